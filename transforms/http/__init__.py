@@ -1,0 +1,1 @@
+"""A guarded, bounded asynchronous HTTP client for feeds and pages."""

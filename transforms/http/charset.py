@@ -1,0 +1,72 @@
+"""Turning page bytes into safe text.
+
+The charset comes from the Content-Type header, then the document's own
+``<meta>`` declaration, then statistical detection; whatever codec wins,
+the result never carries NUL bytes, C0 control characters or lone
+surrogates, which would make pyarrow raise or poison the lake for readers.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+
+import charset_normalizer
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9._:-]+)""", re.IGNORECASE)
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"),
+         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+# Codecs a hostile page could name to smuggle markup past text filters.
+_REFUSED_CODECS = {"utf-7", "utf_7", "u7", "unicode-1-1-utf-7"}
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.strip().strip("\"'").lower()
+    if name in _REFUSED_CODECS:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    if info.name in _REFUSED_CODECS or not getattr(info, "_is_text_encoding", True):
+        return None
+    # Browsers decode "iso-8859-1" and "ascii" as windows-1252 (WHATWG).
+    if info.name in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"
+    return info.name
+
+
+def sanitize(text: str) -> str:
+    """Drop characters that must not reach Parquet or downstream readers."""
+    return _UNSAFE.sub("", text)
+
+
+def sniff_charset(body: bytes, header_charset: str | None) -> str:
+    """The codec to decode ``body`` with: BOM, header, meta, then detection."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return name
+    for candidate in (header_charset, _meta_charset(body)):
+        codec = _codec(candidate)
+        if codec:
+            return codec
+    best = charset_normalizer.from_bytes(body[:65536]).best()
+    return _codec(best.encoding if best else None) or "utf-8"
+
+
+def _meta_charset(body: bytes) -> str | None:
+    match = _META_CHARSET.search(body[:8192])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def decode(body: bytes, header_charset: str | None = None) -> tuple[str, str]:
+    """Decode ``body`` to safe text; returns the text and the codec used."""
+    codec = sniff_charset(body, header_charset)
+    text = body.decode(codec, errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return sanitize(text), codec
