@@ -1,0 +1,1 @@
+"""The boilerplate engine: phrase rules kept as data, plus structural evidence."""

@@ -1,0 +1,45 @@
+"""One entry per article id within a batch run.
+
+The same story often sits in several feeds of a site (front page, section,
+author).  All copies share an id, so keeping more than one would write
+duplicate rows.  Which copy wins must not depend on arrival order, so the
+choice is by a total order on the entry's fields, not "first seen".
+Streaming uses a stateful, TTL-bounded variant instead (see
+``transforms.seen``), because a global window never closes there.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+
+from schemas import FeedEntry
+from transforms import outcomes
+
+STAGE = "dedup"
+
+
+def preference(entry: FeedEntry) -> tuple:
+    """Lower is preferred: a feed that carries the full content, then
+    deterministic tie-breakers."""
+    return (entry.content is None, entry.feed_url, entry.url, entry.guid or "",
+            entry.title or "")
+
+
+class _PickOne(beam.DoFn):
+    def process(self, element: tuple[str, Iterable[FeedEntry]]) -> Iterator[FeedEntry]:
+        _, copies = element
+        copies = list(copies)
+        if len(copies) > 1:
+            outcomes.count(STAGE, "duplicates_merged", len(copies) - 1)
+        yield min(copies, key=preference)
+
+
+class DedupEntries(beam.PTransform):
+    """Feed entries in, one entry per article id out."""
+
+    def expand(self, entries: beam.PCollection[FeedEntry]) -> beam.PCollection[FeedEntry]:
+        return (entries
+                | "KeyById" >> beam.Map(lambda entry: (entry.id, entry))
+                | "GroupById" >> beam.GroupByKey()
+                | "PickOne" >> beam.ParDo(_PickOne()))

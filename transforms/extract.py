@@ -1,0 +1,178 @@
+"""Stage 3: extract the article body and metadata with trafilatura.
+
+trafilatura runs with comments excluded and its process-global
+deduplication off (that cache makes output depend on which pages a worker
+saw before).  When the page is missing or yields no body, the feed's own
+``content:encoded`` or summary stands in, and ``extraction_method`` says so.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Iterator
+
+import apache_beam as beam
+import lxml.html
+import trafilatura
+from lxml import etree
+
+from schemas import Article, DeadLetter, Page
+from transforms import outcomes
+from transforms.http.charset import sanitize
+from transforms.text import join_paragraphs, paragraphs, word_count
+from transforms.urls import source_of
+
+STAGE = "extract"
+TRAFILATURA = "trafilatura"
+FEED_CONTENT = "feed_content"
+FEED_SUMMARY = "feed_summary"
+
+_BLOCKS = frozenset({"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+                     "pre", "tr", "dt", "dd", "figcaption", "section", "article", "ul",
+                     "ol", "table", "header", "footer", "aside"})
+# Fewer words than this is no article at all (a bare menu or a label).
+MIN_ARTICLE_WORDS = 3
+# Below this many words a page extraction is a fragment (a menu, a
+# cookie wall, a paywall teaser); the feed's own text may say more.
+MIN_BODY_WORDS = 25
+# Feed content this much longer than the page extraction means the page
+# showed only part of the article (paywalls, script-rendered bodies).
+FEED_CONTENT_MARGIN = 1.2
+
+
+def html_fragment_text(fragment: str) -> str:
+    """Paragraph text of a feed's HTML snippet (content:encoded or summary)."""
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return join_paragraphs(paragraphs(fragment))
+    for bad in root.xpath(".//script|.//style|.//noscript"):
+        bad.drop_tree()
+    for br in root.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCKS:
+            element.tail = "\n" + (element.tail or "")
+            if element.text:
+                element.text = "\n" + element.text
+    return join_paragraphs(paragraphs(root.text_content()))
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _split_authors(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(a.strip() for a in value.split(";") if a.strip()))
+
+
+def _unique(*groups: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(sanitize(v).strip() for g in groups for v in (g or [])
+                               if v and sanitize(v).strip()))
+
+
+def run_trafilatura(html: str, url: str | None) -> Any:
+    return trafilatura.bare_extraction(
+        html, url=url, include_comments=False, with_metadata=True, deduplicate=False)
+
+
+def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
+    """An (uncleaned) article from the page, trafilatura's document and a body."""
+    entry = page.entry
+    meta = (lambda name: _optional(getattr(doc, name, None))) if doc is not None else (
+        lambda name: None)
+    return Article(
+        id=entry.id,
+        url=entry.url,
+        final_url=page.final_url,
+        feed_url=entry.feed_url,
+        guid=entry.guid,
+        source=source_of(page.final_url or entry.url),
+        sitename=meta("sitename") or entry.feed_title,
+        title=entry.title or meta("title"),
+        authors=entry.authors or _split_authors(meta("author")),
+        published_at=entry.published_at or _date(meta("date")),
+        fetched_at=entry.fetched_at,
+        text=text,
+        tags=_unique(entry.tags, getattr(doc, "tags", None)),
+        categories=_unique(getattr(doc, "categories", None)),
+        image=meta("image"),
+        description=meta("description"),
+        extraction_method=method,
+    )
+
+
+def _optional(value: Any) -> str | None:
+    if value is None:
+        return None
+    value = sanitize(str(value)).strip()
+    return value or None
+
+
+def choose_body(extracted: list[str], content: list[str], summary: list[str]
+                ) -> tuple[str, list[str]]:
+    """Which text stands for the article: the page's, or the feed's own."""
+    words = {TRAFILATURA: sum(map(word_count, extracted)),
+             FEED_CONTENT: sum(map(word_count, content)),
+             FEED_SUMMARY: sum(map(word_count, summary))}
+    if words[TRAFILATURA] >= MIN_BODY_WORDS and \
+            words[TRAFILATURA] * FEED_CONTENT_MARGIN >= words[FEED_CONTENT]:
+        return TRAFILATURA, extracted
+    options = ((TRAFILATURA, extracted), (FEED_CONTENT, content), (FEED_SUMMARY, summary))
+    method, lines = max(options, key=lambda option: words[option[0]])
+    return method, lines
+
+
+def extract(page: Page) -> tuple[Article | None, tuple[str, str] | None]:
+    """The article for ``page`` and, if something went wrong, the
+    (error_type, message) worth a dead letter.  Both may be set: an
+    extractor crash rescued by the feed's text is still reported."""
+    problem = None
+    doc = None
+    if page.html is not None:
+        try:
+            doc = run_trafilatura(page.html, page.final_url or page.entry.url)
+        except Exception as exc:  # noqa: BLE001 - any extractor bug becomes a record
+            problem = ("extraction_error", f"trafilatura raised {type(exc).__name__}: {exc}")
+    extracted = paragraphs(sanitize(doc.text or "")) if doc is not None else []
+    entry = page.entry
+    content = paragraphs(html_fragment_text(entry.content)) if entry.content else []
+    summary = paragraphs(html_fragment_text(entry.summary)) if entry.summary else []
+    method, lines = choose_body(extracted, content, summary)
+    if sum(map(word_count, lines)) >= MIN_ARTICLE_WORDS:
+        return build_article(page, doc, join_paragraphs(lines), method), problem
+    if problem is None:
+        why = ("the page has no extractable article body" if page.html is not None
+               else f"the page could not be fetched ({page.fetch_error})")
+        problem = ("no_body", f"{why} and the feed carries no text for it")
+    return None, problem
+
+
+class ExtractArticleFn(beam.DoFn):
+    def process(self, page: Page) -> Iterator[Any]:
+        article, problem = extract(page)
+        if problem is not None:
+            outcomes.count(STAGE, problem[0])
+            yield outcomes.dead_letter(
+                STAGE, problem[0], problem[1], url=page.final_url or page.entry.url,
+                feed_url=page.entry.feed_url, at=page.entry.fetched_at,
+                http_status=page.http_status, article_id=page.entry.id)
+        if article is not None:
+            outcomes.count(STAGE, article.extraction_method)
+            yield article
+
+
+class ExtractArticles(beam.PTransform):
+    """Pages in, raw articles and dead letters out."""
+
+    def expand(self, pages: beam.PCollection[Page]
+               ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
+        results = pages | "Trafilatura" >> beam.ParDo(ExtractArticleFn()).with_outputs(
+            outcomes.DEAD_LETTERS, main="articles")
+        return results.articles, results[outcomes.DEAD_LETTERS]
