@@ -1,0 +1,1 @@
+"""Entry points: options, graph wiring and the ``newsbeam`` command."""

@@ -1,0 +1,142 @@
+"""The batch job: feeds to clean, language-tagged articles in Parquet.
+
+``build`` wires the stages onto any pipeline (tests hand it a
+TestPipeline); ``run`` parses arguments, checks that the run can start at
+all, runs it and reports.  Usage: ``newsbeam ingest --feeds F --output D``
+or ``python -m pipelines.ingest --feeds F --output D``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import time
+from datetime import datetime
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import summary
+from pipelines.options import NewsbeamOptions, help_text
+from transforms.clean import CleanBoilerplate
+from transforms.dedup import DedupEntries
+from transforms.extract import ExtractArticles
+from transforms.feed_list import FeedListError, load_feed_list
+from transforms.feeds import ReadFeeds
+from transforms.fetch import FetchPages
+from transforms.language import DetectLanguage
+from transforms.parquet import ARTICLES, ERRORS, WriteParquet
+
+_LOG = logging.getLogger("newsbeam")
+
+
+class UsageError(Exception):
+    """The run cannot start; the message tells the user why."""
+
+
+@dataclasses.dataclass
+class Outputs:
+    articles: beam.PCollection
+    dead_letters: beam.PCollection
+    article_files: beam.PCollection
+    error_files: beam.PCollection
+
+
+def run_tag(fetched_at: datetime) -> str:
+    return fetched_at.strftime("%Y%m%dT%H%M%SZ")
+
+
+def build(p: beam.Pipeline, options: PipelineOptions,
+          feeds: Sequence[str] | None = None,
+          fetched_at: datetime | None = None) -> Outputs:
+    """Add the batch ingestion graph to ``p``."""
+    opts = options.view_as(NewsbeamOptions)
+    feeds = list(feeds) if feeds is not None else load_feed_list(opts.feeds)
+    fetched_at = fetched_at or opts.fetched_at_time()
+    settings = opts.fetch_settings()
+    tag = run_tag(fetched_at)
+
+    locations = p | "FeedLocations" >> beam.Create(sorted(set(feeds)))
+    entries, feed_dead = locations | "ReadFeeds" >> ReadFeeds(settings, fetched_at)
+    unique = entries | "DedupEntries" >> DedupEntries()
+    pages, fetch_dead = unique | "FetchPages" >> FetchPages(settings, opts.max_in_flight)
+    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
+    cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate()
+    articles = cleaned | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars)
+    dead = ((feed_dead, fetch_dead, extract_dead, clean_dead)
+            | "AllDeadLetters" >> beam.Flatten())
+    article_files = articles | "WriteArticles" >> WriteParquet(
+        ARTICLES, FileSystems.join(opts.output, "articles"), tag, opts.num_shards)
+    error_files = dead | "WriteErrors" >> WriteParquet(
+        ERRORS, FileSystems.join(opts.output, "errors"), tag, opts.num_shards)
+    return Outputs(articles, dead, article_files, error_files)
+
+
+def check_output(output: str | None) -> None:
+    """Fail fast, before any work, if ``output`` cannot be written."""
+    if not output:
+        raise UsageError("--output is required")
+    probe = FileSystems.join(output, f".newsbeam-write-probe-{time.time_ns()}")
+    try:
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as exc:  # noqa: BLE001 - any filesystem error means "cannot run"
+        raise UsageError(f"cannot write to output {output}: {exc}") from None
+    for dataset in ("articles", "errors"):
+        # Present even when a run writes no file to one of them, so that
+        # ``pyarrow.dataset(DIR/errors)`` reads an empty dataset, not an error.
+        path = FileSystems.join(output, dataset)
+        if not FileSystems.exists(path):
+            FileSystems.mkdirs(path)
+
+
+def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
+    options = PipelineOptions(list(argv))
+    opts = options.view_as(NewsbeamOptions)
+    if not opts.feeds:
+        raise UsageError("--feeds is required")
+    try:
+        feeds = load_feed_list(opts.feeds)
+    except FeedListError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        opts.fetched_at_time()
+    except ValueError as exc:
+        raise UsageError(f"--fetched-at: {exc}") from None
+    check_output(opts.output)
+    return options, feeds
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the batch job; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text("newsbeam ingest", "Read feeds once; write clean articles and dead "
+                                           "letters to Parquet."))
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        options, feeds = prepare(argv)
+    except UsageError as exc:
+        print(f"newsbeam ingest: error: {exc}", file=sys.stderr)
+        return 2
+    opts = options.view_as(NewsbeamOptions)
+    fetched_at = opts.fetched_at_time()
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options, feeds, fetched_at)
+    result = pipeline.run()
+    result.wait_until_finish()
+    report = summary.from_result(result, output=opts.output, feeds=len(feeds),
+                                 fetched_at=fetched_at,
+                                 seconds=time.monotonic() - started)
+    print(summary.render(report))
+    summary.save(report, opts.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,90 @@
+"""The one PipelineOptions subclass newsbeam adds to Beam's own options.
+
+Every flag has a dash and an underscore spelling: Beam re-creates options
+on workers from their ``dest`` names (underscores), and users type dashes.
+"""
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.http.settings import DEFAULT_USER_AGENT, FetchSettings
+from transforms.language import DEFAULT_SAMPLE_CHARS
+
+
+def _flag(parser, name: str, **kwargs) -> None:
+    spellings = [f"--{name}"]
+    if "-" in name:
+        spellings.append(f"--{name.replace('-', '_')}")
+    parser.add_argument(*spellings, dest=name.replace("-", "_"), **kwargs)
+
+
+class NewsbeamOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        defaults = FetchSettings()
+        _flag(parser, "feeds", default=None,
+              help="Feed list: a text file of feed URLs or paths (one per line, '#' "
+                   "comments), an OPML file, a local feed file, or one feed URL. Required.")
+        _flag(parser, "output", default=None,
+              help="Output directory (local path or any Beam filesystem URL); articles go "
+                   "to OUTPUT/articles, dead letters to OUTPUT/errors. Required.")
+        _flag(parser, "allow-private-networks", action="store_true", default=False,
+              help="Allow fetching from loopback, private and link-local addresses "
+                   "(default: refused, as a guard against server-side request forgery).")
+        _flag(parser, "user-agent", default=DEFAULT_USER_AGENT,
+              help="User-Agent sent with every request (default: %(default)s).")
+        _flag(parser, "connect-timeout", type=float, default=defaults.connect_timeout,
+              help="Seconds to establish a connection (default: %(default)s).")
+        _flag(parser, "read-timeout", type=float, default=defaults.read_timeout,
+              help="Seconds to wait for the next bytes of a response (default: %(default)s).")
+        _flag(parser, "total-timeout", type=float, default=defaults.total_timeout,
+              help="Seconds for a whole request, redirects included (default: %(default)s).")
+        _flag(parser, "max-bytes", type=int, default=defaults.max_bytes,
+              help="Largest response body accepted on the wire, in bytes "
+                   "(default: %(default)s).")
+        _flag(parser, "max-decoded-bytes", type=int, default=defaults.max_decoded_bytes,
+              help="Largest body accepted after gzip/deflate/brotli decoding, in bytes "
+                   "(default: %(default)s).")
+        _flag(parser, "max-redirects", type=int, default=defaults.max_redirects,
+              help="Redirects followed per request (default: %(default)s).")
+        _flag(parser, "max-in-flight", type=int, default=32,
+              help="Concurrent page requests per worker (default: %(default)s).")
+        _flag(parser, "fetched-at", default=None,
+              help="ISO-8601 time recorded as fetched_at for this run; reruns with the same "
+                   "value rewrite identical files (default: the launch time, UTC).")
+        _flag(parser, "language-sample-chars", type=int, default=DEFAULT_SAMPLE_CHARS,
+              help="Characters of each article given to langdetect, 0 for all "
+                   "(default: %(default)s).")
+        _flag(parser, "num-shards", type=int, default=1,
+              help="Files per partition per window (default: %(default)s).")
+
+    def fetch_settings(self) -> FetchSettings:
+        return FetchSettings(
+            user_agent=self.user_agent, connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout, total_timeout=self.total_timeout,
+            max_bytes=self.max_bytes, max_decoded_bytes=self.max_decoded_bytes,
+            max_redirects=self.max_redirects,
+            max_connections=max(self.max_in_flight * 2, 16),
+            allow_private_networks=self.allow_private_networks)
+
+    def fetched_at_time(self, now: datetime | None = None) -> datetime:
+        """The run's fetch time: ``--fetched-at`` or ``now``, in UTC, to the second."""
+        if self.fetched_at:
+            when = datetime.fromisoformat(self.fetched_at.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return when.astimezone(UTC)
+        return (now or datetime.now(UTC)).replace(microsecond=0)
+
+
+def help_text(prog: str, description: str) -> str:
+    """Usage for newsbeam's own flags; Beam's flags pass through untouched."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description,
+        epilog="Any Beam pipeline option is accepted as well, e.g. --runner=FlinkRunner, "
+               "--direct_num_workers=2, --setup_file=./setup.py (see README, 'Runners').")
+    NewsbeamOptions._add_argparse_args(parser)
+    return parser.format_help()

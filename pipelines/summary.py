@@ -1,0 +1,93 @@
+"""The end-of-run summary, read from the pipeline's Beam counters.
+
+Counters are the one channel every runner (Direct, Prism, Flink, Spark,
+Dataflow) reports back to the launcher, so the summary needs no second
+pass over the written files.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+from transforms.outcomes import NAMESPACE
+
+SUMMARY_FILE = "run_summary.json"
+
+
+def counters(result: Any) -> dict[str, int]:
+    """Every newsbeam counter, summed over the steps that reported it."""
+    totals: dict[str, int] = defaultdict(int)
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] += int(value or 0)
+    return dict(sorted(totals.items()))
+
+
+def _group(values: dict[str, int], prefix: str) -> dict[str, int]:
+    picked = {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix) and v}
+    return dict(sorted(picked.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def build_report(values: dict[str, int], *, output: str, feeds: int, fetched_at: datetime,
+                 seconds: float) -> dict[str, Any]:
+    by_reason = _group(values, "errors.reason.")
+    return {
+        "fetched_at": fetched_at.isoformat(),
+        "feeds": feeds,
+        "seconds": round(seconds, 2),
+        "articles": values.get("write.articles.rows", 0),
+        "articles_by_language": _group(values, "articles.language."),
+        "articles_by_source": _group(values, "articles.source."),
+        "articles_by_extraction_method": _group(values, "articles.method."),
+        "dead_letters": values.get("write.errors.rows", 0),
+        "dead_letters_by_reason": by_reason,
+        "files": {"articles": values.get("write.articles.files", 0),
+                  "errors": values.get("write.errors.files", 0)},
+        "output": {"articles": FileSystems.join(output, "articles"),
+                   "errors": FileSystems.join(output, "errors"),
+                   "summary": FileSystems.join(output, SUMMARY_FILE)},
+        "counters": {k: v for k, v in values.items()
+                     if not k.startswith(("articles.", "errors."))},
+    }
+
+
+def from_result(result: Any, **context: Any) -> dict[str, Any]:
+    return build_report(counters(result), **context)
+
+
+def _table(title: str, rows: dict[str, int]) -> list[str]:
+    if not rows:
+        return [f"{title}: none"]
+    width = max(len(k) for k in rows)
+    return [f"{title}:"] + [f"  {k.ljust(width)}  {v:>6}" for k, v in rows.items()]
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"newsbeam: {report['articles']} articles and {report['dead_letters']} dead "
+             f"letters from {report['feeds']} feeds in {report['seconds']}s "
+             f"(fetched_at {report['fetched_at']})"]
+    lines += _table("Articles by language", report["articles_by_language"])
+    lines += _table("Articles by source", report["articles_by_source"])
+    lines += _table("Articles by extraction method", report["articles_by_extraction_method"])
+    lines += _table("Dead letters by reason (stage.error_type)", report["dead_letters_by_reason"])
+    out = report["output"]
+    lines.append(f"Parquet: {out['articles']} ({report['files']['articles']} files), "
+                 f"{out['errors']} ({report['files']['errors']} files)")
+    lines.append(f"Summary: {out['summary']}")
+    return "\n".join(lines)
+
+
+def save(report: dict[str, Any], output: str) -> str:
+    """Write the report next to the data, replacing the previous one atomically."""
+    path = FileSystems.join(output, SUMMARY_FILE)
+    temporary = FileSystems.join(output, f".{SUMMARY_FILE}.tmp")
+    with FileSystems.create(temporary) as handle:
+        handle.write(json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8"))
+    FileSystems.rename([temporary], [path])
+    return path
