@@ -1,0 +1,106 @@
+"""The boilerplate rules and engine on their own."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.site.seed_site import CHROME, NEXT_TITLE, PREVIOUS_TITLE, seed_article
+from transforms.boilerplate.engine import SiteEvidence, clean_lines
+from transforms.boilerplate.rules import RULES_DIR, build, load_default_rules, normalise
+
+RULES = load_default_rules()
+HEADLINE, BODY = seed_article()
+LONG = ("The council said the works would start in the spring and last about eighteen months, "
+        "with most of the disruption expected on the two main roads into the centre of town.")
+
+
+def seed_tail(lang: str, url: str = "https://spravy.example/kursk/") -> list[str]:
+    c = CHROME[lang]
+    return [c.share, c.share_url, url, c.previous, PREVIOUS_TITLE, c.next, NEXT_TITLE,
+            c.comment, c.notice, c.read_next]
+
+
+@pytest.mark.parametrize("lang", sorted(CHROME))
+def test_seed_chrome_is_removed_in_every_language(lang):
+    cleaned = clean_lines([HEADLINE, *BODY, *seed_tail(lang)], RULES, HEADLINE)
+    assert list(cleaned.lines) == BODY
+    reasons = [r.reason for r in cleaned.removed]
+    assert reasons[0] == "title"
+    assert all(reason for reason in reasons)
+
+
+def test_removed_lines_carry_category_and_language():
+    cleaned = clean_lines([*BODY, *seed_tail("sk")], RULES, HEADLINE)
+    by_line = {r.line: r.reason for r in cleaned.removed}
+    assert by_line["Zdieľaj tento článok"] == "share:sk"
+    assert by_line["Pridaj komentár"] == "comments:sk"
+    assert by_line[PREVIOUS_TITLE] == "tail_after_share"
+
+
+@pytest.mark.parametrize("line", [
+    "ZDIEĽATEĽNÁ URL:", "zdieľaj   tento článok", "Share this:", "12 Comments", "5 min read",
+    "Lesezeit: 4 Minuten", "Advertisement", "ANZEIGE", "© 2025 Example Media",
+    "Copyright 2024 Example. All rights reserved.", "Foto: Jan Novák", "Photo: Reuters",
+    "Auch interessant", "Sign up for our newsletter", "Všetky práva vyhradené.",
+])
+def test_rules_match_chrome_lines(line):
+    assert RULES.match(line) is not None, line
+
+
+@pytest.mark.parametrize("line", [
+    "Share prices fell sharply on Monday after the announcement.",
+    "She said the comments were taken out of context and she would not resign.",
+    "Read the full report, which runs to 300 pages, before deciding.",
+    "The next step is a vote in parliament later this month, officials said.",
+    "Reklama na cigarety je zakázaná od roku 2002, pripomenul minister.",
+    "Photographs from the scene showed the extent of the damage to the port.",
+])
+def test_rules_never_match_inside_sentences(line):
+    assert RULES.match(line) is None, line
+
+
+def test_share_bar_at_the_top_does_not_swallow_the_body():
+    lines = ["Share", "Tweet", LONG, "Short closing line of the story.", LONG]
+    cleaned = clean_lines(lines, RULES)
+    assert list(cleaned.lines) == [LONG, "Short closing line of the story.", LONG]
+
+
+def test_tail_is_only_cut_when_nothing_after_looks_like_body():
+    lines = [LONG, "Share this article", "Another story's headline", LONG]
+    cleaned = clean_lines(lines, RULES)
+    assert "Another story's headline" in cleaned.lines
+
+
+def test_short_article_tail_needs_more_body_than_tail():
+    lines = ["Brief item.", "Share", "Headline one", "Headline two", "Headline three"]
+    cleaned = clean_lines(lines, RULES)
+    assert "Headline one" in cleaned.lines
+
+
+def test_site_evidence_removes_other_headlines_and_recurring_lines():
+    evidence = SiteEvidence(headlines=frozenset({normalise(PREVIOUS_TITLE)}),
+                            recurring=frozenset({normalise("Follow us on Mastodon")}))
+    cleaned = clean_lines([LONG, PREVIOUS_TITLE, "Follow us on Mastodon", LONG], RULES,
+                          evidence=evidence)
+    assert list(cleaned.lines) == [LONG, LONG]
+    assert [r.reason for r in cleaned.removed] == ["other_headline", "recurring"]
+
+
+def test_rule_files_are_well_formed():
+    files = sorted(RULES_DIR.glob("*.json"))
+    assert {"sk", "cs", "en", "de"} <= {f.stem for f in files}
+    for path in files:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert doc["language"] == path.stem
+        assert doc["sources"], f"{path.name} must name its sources"
+        build([doc])  # patterns compile
+
+
+def test_build_from_data():
+    rules = build([{"language": "xx", "phrases": {"share": ["Spread the word"]},
+                    "prefixes": {"photo_credit": ["Pic:"]}, "patterns": {},
+                    "contains": {}}])
+    assert rules.match("SPREAD THE WORD!").reason == "share:xx"
+    assert rules.match("Pic: somebody").category == "photo_credit"
+    assert rules.match("Pictures of the day") is None
