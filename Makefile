@@ -1,0 +1,44 @@
+# newsbeam: `make run` runs the demo ingest, `make test` runs the test suite.
+# Everything installs itself into .venv from pinned versions on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUTPUT ?= out/run
+FEEDS  ?=
+
+.PHONY: help install run test lint bench eval clean
+
+help:
+	@echo "make run               ingest the built-in demo news site (out/demo)"
+	@echo "make run FEEDS=path    ingest your own feed list into OUTPUT (default $(OUTPUT))"
+	@echo "make test              run the test suite"
+	@echo "make lint              ruff"
+	@echo "make bench / make eval benchmarks / extraction quality on ../shared/corpora"
+
+$(STAMP): setup.py constraints.txt
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "newsbeam needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==25.3"
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+ifeq ($(strip $(FEEDS)),)
+	PYTHONPATH=. $(PY) -m tests.site.demo --output out/demo
+else
+	$(VENV)/bin/newsbeam ingest --feeds "$(FEEDS)" --output "$(OUTPUT)"
+endif
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache build *.egg-info
