@@ -63,10 +63,36 @@ def _meta_charset(body: bytes) -> str | None:
     return match.group(1).decode("ascii", "replace") if match else None
 
 
+def looks_binary(body: bytes) -> bool:
+    """True for bytes no HTML document is made of (images, archives, PDFs
+    served as text/html).  UTF-16/32 text has NULs but starts with a BOM."""
+    head = body[:4096]
+    if not head or any(head.startswith(bom) for bom, name in _BOMS if name != "utf-8"):
+        return False
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return head.count(0) > len(head) // 100 or controls > len(head) // 10
+
+
+def _replacements(text: str) -> float:
+    return text.count("\ufffd") / max(1, len(text))
+
+
 def decode(body: bytes, header_charset: str | None = None) -> tuple[str, str]:
-    """Decode ``body`` to safe text; returns the text and the codec used."""
+    """Decode ``body`` to safe text; returns the text and the codec used.
+
+    A declared charset that garbles more than 1% of the text (a page that
+    says UTF-8 but is Latin-2, say) loses to statistical detection.
+    """
     codec = sniff_charset(body, header_charset)
     text = body.decode(codec, errors="replace")
+    if _replacements(text) > 0.01:
+        best = charset_normalizer.from_bytes(body[:65536]).best()
+        detected = _codec(best.encoding if best else None)
+        if detected and detected != codec:
+            retry = body.decode(detected, errors="replace")
+            if _replacements(retry) < _replacements(text):
+                text, codec = retry, detected
     if text.startswith("\ufeff"):
+
         text = text[1:]
     return sanitize(text), codec

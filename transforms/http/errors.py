@@ -18,12 +18,15 @@ class FetchError(Exception):
         self.http_status = http_status
         self.transient = transient
         self.retry_after = retry_after
+        self.attempts = 1
 
     def __reduce__(self):
         return (_rebuild, (self.error_type, self.message, self.http_status, self.transient,
-                           self.retry_after))
+                           self.retry_after, self.attempts))
 
 
-def _rebuild(error_type, message, http_status, transient, retry_after):
-    return FetchError(error_type, message, http_status=http_status, transient=transient,
-                      retry_after=retry_after)
+def _rebuild(error_type, message, http_status, transient, retry_after, attempts):
+    error = FetchError(error_type, message, http_status=http_status, transient=transient,
+                       retry_after=retry_after)
+    error.attempts = attempts
+    return error

@@ -41,6 +41,11 @@ class LoopThread:
             raise RuntimeError("LoopThread.submit() before start()")
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        """Run a plain callback on the loop thread (thread-safe)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(callback, *args)
+
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         return self.submit(coro).result(timeout)
 
