@@ -11,6 +11,7 @@ from schemas.records import (
     Article,
     DeadLetter,
     FeedEntry,
+    FeedState,
     Page,
     RemovedLine,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Article",
     "DeadLetter",
     "FeedEntry",
+    "FeedState",
     "Page",
     "RemovedLine",
     "to_arrow_rows",

@@ -59,6 +59,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("at", UTC_MICROS, nullable=False),
         pa.field("http_status", pa.int16()),
         pa.field("article_id", pa.string()),
+        pa.field("attempts", pa.int16()),
     ],
     metadata={"newsbeam.dataset": "errors"},
 )

@@ -101,3 +101,30 @@ class DeadLetter:
     at: datetime
     http_status: int | None = None
     article_id: str | None = None
+    attempts: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedState:
+    """What newsbeam remembers about one feed between polls.
+
+    Kept in the state directory as JSON lines, not in the lake: it steers
+    conditional requests, scheduling and health, and is small.
+    """
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    # Set when the server kept its ETag/Last-Modified while the body changed:
+    # its validators cannot be trusted, so it always gets a full fetch.
+    validators_unreliable: bool = False
+    last_full_fetch_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_outcome: str | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    entries: int = 0
+    next_poll_at: datetime | None = None
+    retry_after_until: datetime | None = None

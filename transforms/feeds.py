@@ -1,9 +1,12 @@
 """Stage 1: read feeds (RSS, Atom, RDF or JSON Feed) into feed entries.
 
-A feed is fetched through the guarded HTTP client (or read from a path the
-user named), screened for XML entity declarations, and parsed with
-feedparser.  A malformed feed still yields every entry feedparser could
-salvage, plus one dead letter for the feed itself.
+A feed is fetched through the guarded, polite HTTP client (or read from a
+path the user named), screened for XML entity declarations, and parsed
+with feedparser.  A malformed feed still yields every entry feedparser
+could salvage, plus one dead letter for the feed itself.  Requests are
+conditional (ETag / Last-Modified from the previous poll), and a body whose
+hash has not changed yields nothing: a feed that did not change costs one
+request and no further work.  Each poll also emits the feed's new state.
 """
 from __future__ import annotations
 
@@ -12,25 +15,34 @@ import calendar
 import dataclasses
 import json
 import re
-from datetime import UTC, datetime
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
 import feedparser
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
 
-from schemas import DeadLetter, FeedEntry
+from schemas import DeadLetter, FeedEntry, FeedState
 from transforms import outcomes
 from transforms.feed_list import is_url, local_path
+from transforms.feed_state import (
+    after_failure,
+    after_response,
+    body_digest,
+    conditional_headers,
+    deferred,
+)
 from transforms.http.async_dofn import AsyncIODoFn
 from transforms.http.charset import sanitize
-from transforms.http.client import FEED, HttpClient
 from transforms.http.errors import FetchError
+from transforms.http.fetcher import Fetcher
 from transforms.http.guard import ALLOWED_SCHEMES
 from transforms.http.settings import FetchSettings
 from transforms.urls import article_id
 
 STAGE = "feed"
+FEED_STATES = "feed_states"
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # Benign bozo reasons: the document parsed, it only lied about itself.
@@ -223,47 +235,91 @@ def run_time(fetched_at: datetime | None, timestamp: Any) -> datetime:
     return timestamp.to_utc_datetime(has_tz=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How often a feed may and must be polled, and when to distrust validators."""
+
+    min_interval: timedelta = timedelta(0)
+    max_interval: timedelta = timedelta(hours=24)
+    revalidate_after: timedelta = timedelta(hours=24)
+
+    def as_kwargs(self) -> dict[str, timedelta]:
+        return {"min_interval": self.min_interval, "max_interval": self.max_interval}
+
+
 class ReadFeedFn(AsyncIODoFn):
     def __init__(self, settings: FetchSettings, fetched_at: datetime | None,
-                 max_in_flight: int = 16):
+                 states: Mapping[str, FeedState] | None = None,
+                 schedule: Schedule = Schedule(), max_in_flight: int = 16):
         super().__init__(max_in_flight)
         self._settings = settings
         self._fetched_at = fetched_at
-        self._client: HttpClient | None = None
+        self._states = dict(states or {})
+        self._schedule = schedule
+        self._fetcher: Fetcher | None = None
 
     async def open(self) -> None:
-        self._client = await HttpClient(self._settings).open()
+        self._fetcher = await Fetcher(self._settings).open()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
+        if self._fetcher is not None:
+            await self._fetcher.close()
 
-    async def _body(self, location: str) -> bytes:
-        if is_url(location):
-            assert self._client is not None
-            return (await self._client.get(location, FEED)).body
-        try:
-            return await asyncio.to_thread(_read_path, location, self._settings.max_bytes)
-        except FileNotFoundError:
-            raise FetchError("feed_not_found", f"no such feed file: {location}") from None
-        except OSError as exc:
-            raise FetchError("feed_unreadable", f"cannot read feed file: {exc}") from None
+    async def _fetch(self, location: str, state: FeedState | None, at: datetime
+                     ) -> tuple[int, dict[str, str], bytes, bool]:
+        if not is_url(location):
+            try:
+                body = await asyncio.to_thread(_read_path, location, self._settings.max_bytes)
+            except FileNotFoundError:
+                raise FetchError("feed_not_found", f"no such feed file: {location}") from None
+            except OSError as exc:
+                raise FetchError("feed_unreadable", f"cannot read feed file: {exc}") from None
+            return 200, {}, body, False
+        assert self._fetcher is not None
+        headers = conditional_headers(state, at, self._schedule.revalidate_after)
+        response = await self._fetcher.feed(location, headers)
+        return response.status, dict(response.headers), response.body, bool(headers)
 
     async def handle(self, location: str, timestamp: Any) -> list[Any]:
         at = run_time(self._fetched_at, timestamp)
+        state = self._states.get(location)
+        schedule = self._schedule.as_kwargs()
+        if state is not None and state.retry_after_until and state.retry_after_until > at:
+            return [outcomes.dead_letter(
+                        STAGE, "deferred_retry_after",
+                        f"the server asked not to be polled before "
+                        f"{state.retry_after_until.isoformat()}", url=location,
+                        feed_url=location, at=at),
+                    TaggedOutput(FEED_STATES, deferred(state))]
         try:
-            body = await self._body(location)
-            parsed = parse_feed(body, location, at)
+            status, headers, body, conditional = await self._fetch(location, state, at)
         except FetchError as exc:
             return [outcomes.dead_letter(STAGE, exc.error_type, exc.message, url=location,
-                                         feed_url=location, at=at, http_status=exc.http_status)]
+                                         feed_url=location, at=at, http_status=exc.http_status,
+                                         attempts=exc.attempts),
+                    TaggedOutput(FEED_STATES, after_failure(
+                        state, location, at, error_type=exc.error_type, message=exc.message,
+                        retry_after=exc.retry_after, schedule=schedule))]
+        digest = body_digest(body) if status != 304 else None
+        if status == 304 or (state is not None and digest == state.body_sha256):
+            return [TaggedOutput(FEED_STATES, after_response(
+                state, location, at, status=status, headers=headers, digest=digest,
+                conditional=conditional, entries=0, schedule=schedule))]
+        try:
+            parsed = parse_feed(body, location, at)
         except FeedProblem as exc:
             return [outcomes.dead_letter(STAGE, exc.error_type, str(exc), url=location,
-                                         feed_url=location, at=at)]
+                                         feed_url=location, at=at),
+                    TaggedOutput(FEED_STATES, after_failure(
+                        state, location, at, error_type=exc.error_type, message=str(exc),
+                        retry_after=None, schedule=schedule))]
         outputs: list[Any] = [outcomes.dead_letter(STAGE, kind, message, url=url,
                                                    feed_url=location, at=at)
                               for kind, url, message in parsed.problems]
         outputs.extend(parsed.entries)
+        outputs.append(TaggedOutput(FEED_STATES, after_response(
+            state, location, at, status=status, headers=headers, digest=digest,
+            conditional=conditional, entries=len(parsed.entries), schedule=schedule)))
         return outputs
 
     def on_crash(self, location: str, timestamp: Any, exc: BaseException) -> list[Any]:
@@ -273,22 +329,25 @@ class ReadFeedFn(AsyncIODoFn):
 
     def observe(self, location: str, outputs: list[Any]) -> None:
         entries = sum(1 for o in outputs if isinstance(o, FeedEntry))
-        failed = any(isinstance(o, beam.pvalue.TaggedOutput) and o.value.url == location
-                     for o in outputs)
-        outcomes.count(STAGE, "failed" if failed and not entries else "read")
+        states = [o.value for o in outputs
+                  if isinstance(o, TaggedOutput) and o.tag == FEED_STATES]
+        outcome = states[0].last_outcome if states else "failed"
+        outcomes.count(STAGE, outcome or "failed")
         outcomes.count(STAGE, "entries", entries)
 
 
 class ReadFeeds(beam.PTransform):
-    """Feed locations in, feed entries and dead letters out."""
+    """Feed locations in; feed entries, dead letters and new feed states out."""
 
     def __init__(self, settings: FetchSettings, fetched_at: datetime | None = None,
-                 max_in_flight: int = 16):
+                 states: Mapping[str, FeedState] | None = None,
+                 schedule: Schedule = Schedule(), max_in_flight: int = 16):
         super().__init__()
-        self._fn = ReadFeedFn(settings, fetched_at, max_in_flight)
+        self._fn = ReadFeedFn(settings, fetched_at, states, schedule, max_in_flight)
 
-    def expand(self, locations: beam.PCollection[str]
-               ) -> tuple[beam.PCollection[FeedEntry], beam.PCollection[DeadLetter]]:
+    def expand(self, locations: beam.PCollection[str]) -> tuple[
+            beam.PCollection[FeedEntry], beam.PCollection[DeadLetter],
+            beam.PCollection[FeedState]]:
         results = locations | "ParseFeeds" >> beam.ParDo(self._fn).with_outputs(
-            outcomes.DEAD_LETTERS, main="entries")
-        return results.entries, results[outcomes.DEAD_LETTERS]
+            outcomes.DEAD_LETTERS, FEED_STATES, main="entries")
+        return results.entries, results[outcomes.DEAD_LETTERS], results[FEED_STATES]

@@ -26,9 +26,9 @@ def count(stage: str, outcome: str, n: int = 1) -> None:
 
 def dead_letter(stage: str, error_type: str, message: str, *, url: str, feed_url: str,
                 at: datetime, http_status: int | None = None,
-                article_id: str | None = None) -> TaggedOutput:
+                article_id: str | None = None, attempts: int | None = None) -> TaggedOutput:
     """A dead letter on the tagged output every stage declares."""
     text = " ".join(str(message).split())[:_MAX_MESSAGE] or error_type
     return TaggedOutput(DEAD_LETTERS, DeadLetter(
         stage=stage, url=url, feed_url=feed_url, error_type=error_type, message=text, at=at,
-        http_status=http_status, article_id=article_id))
+        http_status=http_status, article_id=article_id, attempts=attempts))
