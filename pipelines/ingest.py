@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from datetime import datetime
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -20,10 +20,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import summary
 from pipelines.options import NewsbeamOptions, help_text
+from schemas import FeedState
 from transforms.clean import CleanBoilerplate
 from transforms.dedup import DedupEntries
 from transforms.extract import ExtractArticles
 from transforms.feed_list import FeedListError, load_feed_list
+from transforms.feed_state import FeedStateStore, WriteFeedStates
 from transforms.feeds import ReadFeeds
 from transforms.fetch import FetchPages
 from transforms.language import DetectLanguage
@@ -50,8 +52,14 @@ def run_tag(fetched_at: datetime) -> str:
 
 def build(p: beam.Pipeline, options: PipelineOptions,
           feeds: Sequence[str] | None = None,
-          fetched_at: datetime | None = None) -> Outputs:
-    """Add the batch ingestion graph to ``p``."""
+          fetched_at: datetime | None = None,
+          states: Mapping[str, FeedState] | None = None) -> Outputs:
+    """Add the batch ingestion graph to ``p``.
+
+    ``states`` are the feeds' states from earlier runs (validators, hashes,
+    Retry-After); the run's new states go to a pending file that ``run``
+    promotes once the pipeline has succeeded.
+    """
     opts = options.view_as(NewsbeamOptions)
     feeds = list(feeds) if feeds is not None else load_feed_list(opts.feeds)
     fetched_at = fetched_at or opts.fetched_at_time()
@@ -59,7 +67,8 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     tag = run_tag(fetched_at)
 
     locations = p | "FeedLocations" >> beam.Create(sorted(set(feeds)))
-    entries, feed_dead = locations | "ReadFeeds" >> ReadFeeds(settings, fetched_at)
+    entries, feed_dead, feed_states = locations | "ReadFeeds" >> ReadFeeds(
+        settings, fetched_at, states, opts.schedule())
     unique = entries | "DedupEntries" >> DedupEntries()
     pages, fetch_dead = unique | "FetchPages" >> FetchPages(settings, opts.max_in_flight)
     raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
@@ -71,6 +80,7 @@ def build(p: beam.Pipeline, options: PipelineOptions,
         ARTICLES, FileSystems.join(opts.output, "articles"), tag, opts.num_shards)
     error_files = dead | "WriteErrors" >> WriteParquet(
         ERRORS, FileSystems.join(opts.output, "errors"), tag, opts.num_shards)
+    feed_states | "WriteFeedStates" >> WriteFeedStates(opts.state_directory(), tag)
     return Outputs(articles, dead, article_files, error_files)
 
 
@@ -125,14 +135,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     opts = options.view_as(NewsbeamOptions)
     fetched_at = opts.fetched_at_time()
+    store = FeedStateStore(opts.state_directory())
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, options, feeds, fetched_at)
+    build(pipeline, options, feeds, fetched_at, store.load())
     result = pipeline.run()
     result.wait_until_finish()
+    states = store.promote(run_tag(fetched_at))
     report = summary.from_result(result, output=opts.output, feeds=len(feeds),
                                  fetched_at=fetched_at,
-                                 seconds=time.monotonic() - started)
+                                 seconds=time.monotonic() - started,
+                                 feed_states=[states[f] for f in feeds if f in states])
     print(summary.render(report))
     summary.save(report, opts.output)
     return 0

@@ -6,10 +6,12 @@ on workers from their ``dest`` names (underscores), and users type dashes.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.feeds import Schedule
 from transforms.http.settings import DEFAULT_USER_AGENT, FetchSettings
 from transforms.language import DEFAULT_SAMPLE_CHARS
 
@@ -51,7 +53,35 @@ class NewsbeamOptions(PipelineOptions):
         _flag(parser, "max-redirects", type=int, default=defaults.max_redirects,
               help="Redirects followed per request (default: %(default)s).")
         _flag(parser, "max-in-flight", type=int, default=32,
-              help="Concurrent page requests per worker (default: %(default)s).")
+              help="Concurrent requests per worker, and finished pages buffered before "
+                   "extraction (default: %(default)s).")
+        _flag(parser, "max-attempts", type=int, default=defaults.max_attempts,
+              help="Attempts per URL for transient failures: timeouts, connection errors, "
+                   "429 and 5xx (default: %(default)s).")
+        _flag(parser, "retry-budget", type=float, default=defaults.retry_budget,
+              help="Seconds a URL may spend in retries, Retry-After included "
+                   "(default: %(default)s).")
+        _flag(parser, "per-host-concurrency", type=int, default=defaults.per_host_concurrency,
+              help="Requests in flight per host across all workers (default: %(default)s).")
+        _flag(parser, "per-host-interval", type=float, default=defaults.per_host_interval,
+              help="Minimum seconds between requests to one host; a robots.txt Crawl-delay "
+                   "raises it (default: %(default)s).")
+        _flag(parser, "max-crawl-delay", type=float, default=defaults.max_crawl_delay,
+              help="Largest robots.txt Crawl-delay honoured, in seconds "
+                   "(default: %(default)s).")
+        _flag(parser, "ignore-robots", action="store_true", default=False,
+              help="Do not fetch or obey robots.txt for article pages (default: obey).")
+        _flag(parser, "host-shards", type=int, default=defaults.host_shards,
+              help="Shards per host: how many workers may fetch one site, each with its "
+                   "share of the per-host limits; forced to 1 when --per-host-interval is "
+                   "set, so the interval is exact (default: %(default)s).")
+        _flag(parser, "state-dir", default=None,
+              help="Where feed validators (ETag, Last-Modified), body hashes, schedule and "
+                   "health are kept between runs (default: OUTPUT/_state).")
+        _flag(parser, "revalidate-after", type=float, default=24.0,
+              help="Hours after which a feed is fetched in full even if it answers 304, "
+                   "guarding against servers whose validators go stale "
+                   "(default: %(default)s).")
         _flag(parser, "fetched-at", default=None,
               help="ISO-8601 time recorded as fetched_at for this run; reruns with the same "
                    "value rewrite identical files (default: the launch time, UTC).")
@@ -66,9 +96,19 @@ class NewsbeamOptions(PipelineOptions):
             user_agent=self.user_agent, connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout, total_timeout=self.total_timeout,
             max_bytes=self.max_bytes, max_decoded_bytes=self.max_decoded_bytes,
-            max_redirects=self.max_redirects,
-            max_connections=max(self.max_in_flight * 2, 16),
-            allow_private_networks=self.allow_private_networks)
+            max_redirects=self.max_redirects, max_connections=self.max_in_flight,
+            allow_private_networks=self.allow_private_networks,
+            max_attempts=self.max_attempts, retry_budget=self.retry_budget,
+            per_host_concurrency=self.per_host_concurrency,
+            per_host_interval=self.per_host_interval, max_crawl_delay=self.max_crawl_delay,
+            respect_robots=not self.ignore_robots,
+            host_shards=1 if self.per_host_interval > 0 else self.host_shards)
+
+    def state_directory(self) -> str:
+        return self.state_dir or FileSystems.join(self.output, "_state")
+
+    def schedule(self) -> Schedule:
+        return Schedule(revalidate_after=timedelta(hours=self.revalidate_after))
 
     def fetched_at_time(self, now: datetime | None = None) -> datetime:
         """The run's fetch time: ``--fetched-at`` or ``now``, in UTC, to the second."""

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
+from schemas import FeedState
+from transforms.feed_state import DEFERRED, FAILED, FETCHED, NOT_MODIFIED, UNCHANGED
 from transforms.outcomes import NAMESPACE
 
 SUMMARY_FILE = "run_summary.json"
+FEED_OUTCOMES = (FETCHED, NOT_MODIFIED, UNCHANGED, FAILED, DEFERRED)
 
 
 def counters(result: Any) -> dict[str, int]:
@@ -34,13 +37,32 @@ def _group(values: dict[str, int], prefix: str) -> dict[str, int]:
     return dict(sorted(picked.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def feed_health(states: Iterable[FeedState]) -> dict[str, Any]:
+    """Per-feed health for the report: failing feeds first, with why."""
+    states = list(states)
+    failing = sorted((s for s in states if s.consecutive_failures), key=lambda s: (
+        -s.consecutive_failures, s.url))
+    return {
+        "healthy": len(states) - len(failing),
+        "failing": [{"url": s.url, "consecutive_failures": s.consecutive_failures,
+                     "last_error": s.last_error,
+                     "last_success_at": s.last_success_at.isoformat()
+                     if s.last_success_at else None,
+                     "next_poll_at": s.next_poll_at.isoformat() if s.next_poll_at else None}
+                    for s in failing],
+        "validators_unreliable": sorted(s.url for s in states if s.validators_unreliable),
+    }
+
+
 def build_report(values: dict[str, int], *, output: str, feeds: int, fetched_at: datetime,
-                 seconds: float) -> dict[str, Any]:
+                 seconds: float, feed_states: Iterable[FeedState] = ()) -> dict[str, Any]:
     by_reason = _group(values, "errors.reason.")
     return {
         "fetched_at": fetched_at.isoformat(),
         "feeds": feeds,
         "seconds": round(seconds, 2),
+        "feeds_by_outcome": {k: values.get(f"feed.{k}", 0) for k in FEED_OUTCOMES},
+        "feed_health": feed_health(feed_states),
         "articles": values.get("write.articles.rows", 0),
         "articles_by_language": _group(values, "articles.language."),
         "articles_by_source": _group(values, "articles.source."),
@@ -72,6 +94,10 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"newsbeam: {report['articles']} articles and {report['dead_letters']} dead "
              f"letters from {report['feeds']} feeds in {report['seconds']}s "
              f"(fetched_at {report['fetched_at']})"]
+    lines += _table("Feeds", {k: v for k, v in report["feeds_by_outcome"].items() if v})
+    for feed in report["feed_health"]["failing"][:10]:
+        lines.append(f"  failing x{feed['consecutive_failures']}: {feed['url']} "
+                     f"({feed['last_error']})")
     lines += _table("Articles by language", report["articles_by_language"])
     lines += _table("Articles by source", report["articles_by_source"])
     lines += _table("Articles by extraction method", report["articles_by_extraction_method"])
