@@ -44,7 +44,7 @@ def test_missing_arguments_exit_2(tmp_path):
 def test_help_lists_options_with_defaults():
     result = run_cli("--help")
     assert result.returncode == 0
-    assert "--allow-private-networks" in result.stdout and "default: 20.0" in result.stdout
+    assert "--allow-private-networks" in result.stdout and "default: 15.0" in result.stdout
 
 
 def test_console_script_dispatches(tmp_path):

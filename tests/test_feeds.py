@@ -148,8 +148,13 @@ def test_read_feeds_composite():
               "/bad": static(MALFORMED, content_type="application/rss+xml")}
     with Site(routes=routes) as site:
         with TestPipeline() as p:
-            entries, dead = (p | beam.Create([site.url("/rss"), site.url("/bad")])
-                             | ReadFeeds(FetchSettings(allow_private_networks=True), FETCHED_AT))
+            entries, dead, states = (
+                p | beam.Create([site.url("/rss"), site.url("/bad")])
+                | ReadFeeds(FetchSettings(allow_private_networks=True), FETCHED_AT))
+            assert_that(states | "Outcomes" >> beam.Map(lambda s: (s.url, s.last_outcome)),
+                        equal_to([(site.url("/rss"), "fetched"), (site.url("/bad"), "fetched")]),
+                        label="states")
+
             # A relative link resolves against the URL the feed was fetched from.
             assert_that(entries | "Urls" >> beam.Map(lambda e: e.url), equal_to([
                 "https://news.example/a?utm_source=rss", site.url("/b"),

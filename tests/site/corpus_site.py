@@ -65,9 +65,10 @@ def rss(base: str, title: str, pages: list[CorpusPage]) -> str:
 
 
 def corpus_site(names: tuple[str, ...] = ("zyte", "fundus-dev", "trafilatura-eval"),
-                latency: float = 0.0) -> Site:
+                latency: float = 0.0, root: Path = CORPORA) -> Site:
     """One site serving every page of ``names`` plus ``/feeds/<name>.xml``."""
-    corpora = {name: load_corpus(name) for name in names}
+    corpora = {name: load_corpus(name, root) for name in names}
+
 
     def routes(site: Site) -> None:
         base = f"http://127.0.0.1:{site.port}"

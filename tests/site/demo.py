@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from typing import Sequence
 
@@ -18,7 +19,9 @@ from tests.site.seed_site import VARIANTS, seed_site
 
 # The demo's pages answer instantly; only the hanging page waits, so short
 # timeouts keep the demo quick without changing what it shows.
-DEMO_FLAGS = ["--allow-private-networks", "--read-timeout", "2", "--total-timeout", "5"]
+DEMO_FLAGS = ["--allow-private-networks", "--read-timeout", "2", "--total-timeout", "5",
+              "--retry-budget", "3"]
+
 
 
 def start_sites() -> tuple[list, list[str]]:
@@ -44,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     sites, feeds = start_sites()
     try:
+        # The site gets new ports every time, so yesterday's demo output and
+        # feed state are stale: start clean, touching only what a run writes.
+        for name in ("articles", "errors", "_state"):
+            shutil.rmtree(os.path.join(args.output, name), ignore_errors=True)
         os.makedirs(args.output, exist_ok=True)
+
         feed_list = os.path.join(args.output, "demo-feeds.txt")
         with open(feed_list, "w", encoding="utf-8") as handle:
             handle.write("# fixture news site started by `make run`\n")
