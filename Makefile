@@ -40,5 +40,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+bench: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench.latency
+
+
 clean:
 	rm -rf out .pytest_cache .ruff_cache build *.egg-info
