@@ -21,6 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import summary
 from pipelines.options import NewsbeamOptions, help_text
 from schemas import FeedState
+from transforms.boilerplate.evidence import SiteStatsStore
 from transforms.clean import CleanBoilerplate
 from transforms.dedup import DedupEntries
 from transforms.extract import ExtractArticles
@@ -72,7 +73,8 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     unique = entries | "DedupEntries" >> DedupEntries()
     pages, fetch_dead = unique | "FetchPages" >> FetchPages(settings, opts.max_in_flight)
     raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
-    cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate()
+    cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(
+        state_dir=opts.state_directory(), run_tag=tag)
     articles = cleaned | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars)
     dead = ((feed_dead, fetch_dead, extract_dead, clean_dead)
             | "AllDeadLetters" >> beam.Flatten())
@@ -142,6 +144,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     result = pipeline.run()
     result.wait_until_finish()
     states = store.promote(run_tag(fetched_at))
+    SiteStatsStore(opts.state_directory()).promote(run_tag(fetched_at))
     report = summary.from_result(result, output=opts.output, feeds=len(feeds),
                                  fetched_at=fetched_at,
                                  seconds=time.monotonic() - started,

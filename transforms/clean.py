@@ -1,20 +1,29 @@
 """Stage 4: strip the boilerplate extractors leave behind.
 
 The rules and the decision logic live in :mod:`transforms.boilerplate`;
-this stage applies them to each article, records every removed line with
+this stage groups articles by site, applies them with the evidence the
+site's articles give about each other, records every removed line with
 its reason, and recomputes the fields that depend on the final text.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
 from schemas import Article, DeadLetter, RemovedLine
 from transforms import outcomes
 from transforms.boilerplate.engine import SiteEvidence, clean_lines
+from transforms.boilerplate.evidence import (
+    SiteStats,
+    SiteStatsStore,
+    evidence_for,
+    known_headlines,
+    merge,
+    recurring_lines,
+)
 from transforms.boilerplate.rules import RuleSet, load_default_rules
 from transforms.text import join_paragraphs, word_count
 
@@ -39,39 +48,88 @@ def clean_article(article: Article, rules: RuleSet,
     return finish(article, cleaned.lines, cleaned.removed)
 
 
-class CleanArticleFn(beam.DoFn):
-    def __init__(self, rules: RuleSet | None = None):
+def clean_site(articles: list[Article], rules: RuleSet, history: SiteStats | None = None
+               ) -> tuple[list[Article], SiteStats]:
+    """Clean one site's articles with the evidence they give about each other.
+
+    Returns the cleaned articles (in id order) and the site's updated stats.
+    """
+    ordered = sorted(articles, key=lambda a: a.id)
+    source = ordered[0].source if ordered else ""
+    stats = merge(history, source, ordered)
+    recurring = recurring_lines(stats)
+    headlines = known_headlines(ordered, history or SiteStats(source))
+    return [clean_article(a, rules, evidence_for(a, headlines, recurring))
+            for a in ordered], stats
+
+
+def clean_corpus(articles: list[Article], rules: RuleSet) -> list[Article]:
+    """``clean_site`` over every site in ``articles`` (for evaluation)."""
+    by_site: dict[str, list[Article]] = {}
+    for article in articles:
+        by_site.setdefault(article.source, []).append(article)
+    return [a for site in sorted(by_site) for a in clean_site(by_site[site], rules)[0]]
+
+
+class CleanSiteFn(beam.DoFn):
+    """Cleans one site's group of articles; reads and writes its SiteStats.
+
+    With ``run_tag`` the new stats go to ``pending/`` for the launcher to
+    promote after a successful batch run; without, they are committed at
+    once (streaming, where there is no end of run).
+    """
+
+    def __init__(self, rules: RuleSet | None, state_dir: str | None, run_tag: str | None):
         self._given_rules = rules
+        self._state_dir = state_dir
+        self._run_tag = run_tag
         self._rules: RuleSet | None = None
+        self._store: SiteStatsStore | None = None
 
     def setup(self) -> None:
         self._rules = self._given_rules or load_default_rules()
+        self._store = SiteStatsStore(self._state_dir) if self._state_dir else None
 
-    def process(self, article: Article) -> Iterator[Any]:
+    def process(self, element: tuple[str, Iterable[Article]]) -> Iterator[Any]:
         assert self._rules is not None
-        cleaned = clean_article(article, self._rules)
-        outcomes.count(STAGE, "lines_removed", len(cleaned.boilerplate_removed))
-        if not cleaned.text:
-            outcomes.count(STAGE, "only_boilerplate")
-            yield outcomes.dead_letter(
-                STAGE, "only_boilerplate",
-                f"all {len(cleaned.boilerplate_removed)} lines were boilerplate",
-                url=article.final_url or article.url, feed_url=article.feed_url,
-                at=article.fetched_at, article_id=article.id)
-            return
-        outcomes.count(STAGE, "cleaned")
-        yield cleaned
+        source, articles = element
+        history = self._store.load(source) if self._store else None
+        cleaned, stats = clean_site(list(articles), self._rules, history)
+        if self._store is not None:
+            pending = self._store.pending_dir(self._run_tag) if self._run_tag else None
+            self._store.write(stats, pending)
+        for article in cleaned:
+            outcomes.count(STAGE, "lines_removed", len(article.boilerplate_removed))
+            if not article.text:
+                outcomes.count(STAGE, "only_boilerplate")
+                yield outcomes.dead_letter(
+                    STAGE, "only_boilerplate",
+                    f"all {len(article.boilerplate_removed)} lines were boilerplate",
+                    url=article.final_url or article.url, feed_url=article.feed_url,
+                    at=article.fetched_at, article_id=article.id)
+                continue
+            outcomes.count(STAGE, "cleaned")
+            yield article
 
 
 class CleanBoilerplate(beam.PTransform):
-    """Raw articles in, clean articles and dead letters out."""
+    """Raw articles in, clean articles and dead letters out.
 
-    def __init__(self, rules: RuleSet | None = None):
+    Articles are grouped per site (per window, in streaming) so that each
+    is cleaned with the evidence of its siblings: their headlines and the
+    site's recurring template lines.
+    """
+
+    def __init__(self, rules: RuleSet | None = None, state_dir: str | None = None,
+                 run_tag: str | None = None):
         super().__init__()
-        self._rules = rules
+        self._fn = CleanSiteFn(rules, state_dir, run_tag)
 
     def expand(self, articles: beam.PCollection[Article]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
-        results = articles | "Clean" >> beam.ParDo(CleanArticleFn(self._rules)).with_outputs(
-            outcomes.DEAD_LETTERS, main="articles")
+        results = (articles
+                   | "KeyBySite" >> beam.Map(lambda article: (article.source, article))
+                   | "GroupBySite" >> beam.GroupByKey()
+                   | "CleanSite" >> beam.ParDo(self._fn).with_outputs(
+                       outcomes.DEAD_LETTERS, main="articles"))
         return results.articles, results[outcomes.DEAD_LETTERS]

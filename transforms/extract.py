@@ -7,6 +7,7 @@ saw before).  When the page is missing or yields no body, the feed's own
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
@@ -14,9 +15,11 @@ import apache_beam as beam
 import lxml.html
 import trafilatura
 from lxml import etree
+from trafilatura.utils import load_html
 
-from schemas import Article, DeadLetter, Page
+from schemas import Article, DeadLetter, Page, RemovedLine
 from transforms import outcomes
+from transforms.boilerplate.markup import chrome_by_markup
 from transforms.http.charset import sanitize
 from transforms.text import join_paragraphs, paragraphs, word_count
 from transforms.urls import source_of
@@ -77,9 +80,28 @@ def _unique(*groups: Any) -> tuple[str, ...]:
                                if v and sanitize(v).strip()))
 
 
-def run_trafilatura(html: str, url: str | None) -> Any:
-    return trafilatura.bare_extraction(
-        html, url=url, include_comments=False, with_metadata=True, deduplicate=False)
+def run_trafilatura(html: str, url: str | None) -> tuple[Any, Any]:
+    """trafilatura's document, and the parsed page it came from.
+
+    The page is parsed once here and handed to trafilatura (which works on
+    its own copy), so the markup evidence of the clean step reuses it.
+    """
+    tree = load_html(html)
+    if tree is None:
+        return None, None
+    doc = trafilatura.bare_extraction(
+        tree, url=url, include_comments=False, with_metadata=True, deduplicate=False)
+    return doc, tree
+
+
+def drop_marked_chrome(tree: Any, lines: list[str]) -> tuple[list[str], tuple[RemovedLine, ...]]:
+    """Remove lines whose markup labels them as chrome (bylines, breadcrumbs ...)."""
+    marked = chrome_by_markup(tree, lines)
+    if not marked or len(marked) == len(lines):
+        return lines, ()
+    kept = [line for i, line in enumerate(lines) if i not in marked]
+    return kept, tuple(RemovedLine(line=lines[i], reason=marked[i]) for i in sorted(marked))
+
 
 
 def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
@@ -134,10 +156,10 @@ def extract(page: Page) -> tuple[Article | None, tuple[str, str] | None]:
     (error_type, message) worth a dead letter.  Both may be set: an
     extractor crash rescued by the feed's text is still reported."""
     problem = None
-    doc = None
+    doc = tree = None
     if page.html is not None:
         try:
-            doc = run_trafilatura(page.html, page.final_url or page.entry.url)
+            doc, tree = run_trafilatura(page.html, page.final_url or page.entry.url)
         except Exception as exc:  # noqa: BLE001 - any extractor bug becomes a record
             problem = ("extraction_error", f"trafilatura raised {type(exc).__name__}: {exc}")
     extracted = paragraphs(sanitize(doc.text or "")) if doc is not None else []
@@ -145,8 +167,13 @@ def extract(page: Page) -> tuple[Article | None, tuple[str, str] | None]:
     content = paragraphs(html_fragment_text(entry.content)) if entry.content else []
     summary = paragraphs(html_fragment_text(entry.summary)) if entry.summary else []
     method, lines = choose_body(extracted, content, summary)
+    removed: tuple[RemovedLine, ...] = ()
+    if method == TRAFILATURA:
+        lines, removed = drop_marked_chrome(tree, lines)
     if sum(map(word_count, lines)) >= MIN_ARTICLE_WORDS:
-        return build_article(page, doc, join_paragraphs(lines), method), problem
+        article = build_article(page, doc, join_paragraphs(lines), method)
+        return dataclasses.replace(article, boilerplate_removed=removed), problem
+
     if problem is None:
         why = ("the page has no extractable article body" if page.html is not None
                else f"the page could not be fetched ({page.fetch_error})")

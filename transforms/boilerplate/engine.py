@@ -1,14 +1,20 @@
 """Deciding which lines of an extracted article are boilerplate.
 
 Evidence, strongest first:
-1. the line is the article's own title repeated at the top;
-2. a phrase rule matches the whole line (share bars, comment forms ...);
-3. the line is another article's headline from the same site or feed;
-4. the line recurs across many articles of the same site;
-5. it trails a strong end-of-article marker (a share bar, a comment
-   prompt, post navigation) where nothing after the marker looks like body
-   text: those are the other posts' headlines and the form's labels.
-Every removal is returned with its reason for the audit column.
+1. the article's own title repeated at the top;
+2. a phrase rule matching the whole line (share bars, comment forms,
+   "Read more: <headline>" teasers ...);
+3. another article's headline from the same site;
+4. a line that recurs across many articles of the same site;
+5. line shapes that are never prose: a CMS shortcode anywhere, and a bare
+   URL or a timestamp above the first or below the last body paragraph;
+6. below the last body paragraph, subscription and promotion lines;
+7. everything after a strong end-of-article marker (a share bar, a comment
+   prompt, post navigation), when nothing after it reads like body text:
+   those are the other posts' headlines and the form's labels.
+(The page's markup is evidence too; the extract stage applies it, see
+``transforms.boilerplate.markup``.)  Every removal is returned with its
+reason for the audit column.
 """
 from __future__ import annotations
 
@@ -16,12 +22,19 @@ import dataclasses
 from typing import AbstractSet
 
 from schemas import RemovedLine
+from transforms.boilerplate import structure
 from transforms.boilerplate.rules import END_CATEGORIES, RuleSet, normalise
 from transforms.text import word_count
 
-# A paragraph at least this long is body text; its presence after an end
-# marker means the marker was not the end (e.g. a share bar at the top).
+# A paragraph at least this long is body text.
 BODY_PARAGRAPH_WORDS = 30
+# A full sentence this long reads like body text even when short.
+MIN_SENTENCE_WORDS = 8
+# Paragraphs this long anchor the body for the position rules.
+ANCHOR_WORDS = 12
+# Footer lines can be longer than chrome labels (subscription pitches).
+MAX_FOOTER_WORDS = 45
+_SENTENCE_END = tuple('.!?"”»“)…。！？')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,39 +51,83 @@ class SiteEvidence:
     recurring: AbstractSet[str] = frozenset()   # normalised lines seen across many articles
 
 
-def _reasons(lines: list[str], rules: RuleSet, title: str | None,
+def _line_reason(line: str, key: str, rules: RuleSet, evidence: SiteEvidence) -> str | None:
+    match = rules.match(line)
+    if match is not None:
+        return match.reason
+    if key in evidence.headlines:
+        return "other_headline"
+    if key in evidence.recurring:
+        return "recurring"
+    if structure.is_shortcode(line):
+        return "shortcode"
+    return None
+
+
+def _reasons(lines: list[str], keys: list[str], rules: RuleSet, title: str | None,
              evidence: SiteEvidence) -> list[str | None]:
     title_key = normalise(title) if title else None
     reasons: list[str | None] = []
     leading = True
-    for index, line in enumerate(lines):
-        key = normalise(line)
-        reason = None
+    for index, (line, key) in enumerate(zip(lines, keys, strict=True)):
         if not key:
             reason = "no_words"
         elif leading and index < 3 and key == title_key:
             reason = "title"
         else:
-            match = rules.match(line)
-            if match is not None:
-                reason = match.reason
-            elif key in evidence.headlines:
-                reason = "other_headline"
-            elif key in evidence.recurring:
-                reason = "recurring"
+            reason = _line_reason(line, key, rules, evidence)
         if reason is None:
             leading = False
         reasons.append(reason)
     return reasons
 
 
-def _tail_start(lines: list[str], reasons: list[str | None]) -> int | None:
-    """Index of the first end marker after which nothing looks like body text.
+def _anchors(words: list[int], reasons: list[str | None]) -> list[int]:
+    return [i for i, r in enumerate(reasons) if r is None and words[i] >= ANCHOR_WORDS]
+
+
+def _mark_edges(lines: list[str], words: list[int], reasons: list[str | None]) -> None:
+    """Above the first and below the last body paragraph, bare URLs and
+    timestamps are page furniture (datelines, "updated at", embeds).  In
+    the body they may be content (an event's date, a link to a petition)."""
+    anchors = _anchors(words, reasons)
+    if not anchors:
+        return
+    for i in [*range(anchors[0]), *range(anchors[-1] + 1, len(lines))]:
+        if reasons[i] is None:
+            if structure.is_url_only(lines[i]):
+                reasons[i] = "url_only"
+            elif structure.is_timestamp(lines[i]):
+                reasons[i] = "timestamp"
+
+
+def _mark_footer(lines: list[str], words: list[int], reasons: list[str | None],
+                 rules: RuleSet) -> None:
+    """Below the last body paragraph, subscription and promotion pitches.
+    List items are left alone: articles end with lists of steps too."""
+    body = [i for i, r in enumerate(reasons) if r is None and words[i] >= BODY_PARAGRAPH_WORDS]
+    if not body:
+        return
+    for i in range(body[-1] + 1, len(lines)):
+        if reasons[i] is None and words[i] <= MAX_FOOTER_WORDS \
+                and not structure.is_list_item(lines[i]):
+            hit = rules.footer(lines[i])
+            if hit is not None:
+                reasons[i] = hit.reason
+
+
+def _reads_like_body(line: str, words: int) -> bool:
+    """A paragraph of prose: long, or a full sentence of some length."""
+    return words >= BODY_PARAGRAPH_WORDS or (
+        words >= MIN_SENTENCE_WORDS and line.rstrip().endswith(_SENTENCE_END))
+
+
+def _tail_start(lines: list[str], words: list[int], reasons: list[str | None]) -> int | None:
+    """Index of the first end marker after which nothing reads like body text.
 
     The body before the marker must outweigh whatever short lines follow
     it, so a share bar at the top of a short article never swallows it.
     """
-    words = [word_count(line) for line in lines]
     before = 0
     for index, reason in enumerate(reasons):
         if reason is None:
@@ -79,7 +136,7 @@ def _tail_start(lines: list[str], reasons: list[str | None]) -> int | None:
         if reason.split(":", 1)[0] not in END_CATEGORIES or before == 0:
             continue
         after = [i for i in range(index + 1, len(lines)) if reasons[i] is None]
-        if any(words[i] >= BODY_PARAGRAPH_WORDS for i in after):
+        if any(_reads_like_body(lines[i], words[i]) for i in after):
             continue
         if before >= sum(words[i] for i in after):
             return index
@@ -88,8 +145,12 @@ def _tail_start(lines: list[str], reasons: list[str | None]) -> int | None:
 
 def clean_lines(lines: list[str], rules: RuleSet, title: str | None = None,
                 evidence: SiteEvidence = SiteEvidence()) -> Cleaned:
-    reasons = _reasons(lines, rules, title, evidence)
-    tail = _tail_start(lines, reasons)
+    keys = [normalise(line) for line in lines]
+    words = [word_count(line) for line in lines]
+    reasons = _reasons(lines, keys, rules, title, evidence)
+    _mark_edges(lines, words, reasons)
+    _mark_footer(lines, words, reasons, rules)
+    tail = _tail_start(lines, words, reasons)
     if tail is not None:
         marker = reasons[tail].split(":", 1)[0]
         for index in range(tail + 1, len(lines)):

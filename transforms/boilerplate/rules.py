@@ -1,10 +1,13 @@
 """Phrase rules, kept as data in ``rules/<language>.json``.
 
 A rule never matches words inside a sentence: ``phrases`` must equal the
-whole line, ``prefixes`` must start a short line, ``patterns`` are regular
-expressions that must match the whole normalised line, and ``contains``
-may appear anywhere in a short line (only for unmistakable markers such as
-"all rights reserved").  Lines and rules are compared in a normalised form:
+whole line, ``prefixes`` (punctuation included, "Foto:") must start a short
+line, ``patterns`` are regular expressions that must match the whole line,
+``contains`` may appear anywhere in a short line (only for unmistakable
+markers such as "all rights reserved"), and ``labels`` (plus the related,
+navigation, newsletter and advert phrases) mark teaser lines of the form
+"Read more: <another headline>".  ``footer`` keywords are only consulted
+below an article's last body paragraph.  Lines and rules are compared in a normalised form:
 NFKC, case-folded, punctuation and symbols turned into single spaces, so
 "ZDIEĽATEĽNÁ URL:" and "Zdieľateľná URL" are the same line.
 """
@@ -26,6 +29,11 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 END_CATEGORIES = frozenset({"share", "comments", "navigation", "related", "newsletter", "tags"})
 # A line this short counts as chrome-sized for prefix/contains rules.
 SHORT_LINE_WORDS = 16
+# "Read more: <a headline>" lines are longer than bare labels.
+MAX_LABELLED_WORDS = 40
+LABEL_CATEGORIES = frozenset({"related", "navigation", "newsletter", "advert"})
+_SEPARATOR = re.compile(r"\s*(?::|：|\s[-–—|»>]+)\s+")
+
 
 
 def normalise(line: str) -> str:
@@ -50,26 +58,59 @@ class RuleSet:
     prefixes: tuple[tuple[str, Match], ...]
     contains: tuple[tuple[str, Match], ...]
     patterns: tuple[tuple[re.Pattern, Match], ...]
+    footers: tuple[tuple[str, Match], ...]
+    labels: dict[str, Match]
     languages: tuple[str, ...]
 
+
+
+    def _labelled(self, line: str) -> Match | None:
+        """"Read more: <headline>", "Lea también – <headline>": a teaser label
+        (from the label lists, or any related / navigation / newsletter /
+        advert phrase) followed by a separator and the rest of the line."""
+        match = _SEPARATOR.search(line[:80])
+        if match is None or word_count(line) > MAX_LABELLED_WORDS:
+            return None
+        return self.labels.get(normalise(line[:match.start()]))
+
+    def footer(self, line: str) -> Match | None:
+
+        """A footer keyword (subscription pitch, credit line) inside the line;
+        only consulted below the article's last body paragraph."""
+        raw = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
+        for needle, hit in self.footers:
+            if needle in raw:
+                return hit
+        return None
+
     def match(self, line: str) -> Match | None:
+
         norm = normalise(line)
         if not norm:
             return None
         hit = self.phrases.get(norm)
         if hit is not None:
             return hit
+        raw = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
         for pattern, hit in self.patterns:
-            if pattern.fullmatch(norm):
+            if pattern.fullmatch(norm) or pattern.fullmatch(raw):
                 return hit
+
+        labelled = self._labelled(line)
+        if labelled is not None:
+            return Match("teaser", labelled.language, labelled.rule)
+
         if word_count(norm) > SHORT_LINE_WORDS:
             return None
+
         for prefix, hit in self.prefixes:
-            if norm.startswith(prefix) and (len(norm) == len(prefix) or norm[len(prefix)] == " "):
+            if raw.startswith(prefix) and (len(raw) == len(prefix) or not prefix[-1].isalnum()
+                                           or not raw[len(prefix)].isalnum()):
                 return hit
-        lowered = unicodedata.normalize("NFKC", line).casefold()
+
         for needle, hit in self.contains:
-            if needle in lowered:
+            if needle in raw:
+
                 return hit
         return None
 
@@ -82,7 +123,10 @@ def _load_file(path: Path) -> dict:
 def build(documents: list[dict]) -> RuleSet:
     """A RuleSet from rule documents (the parsed JSON files)."""
     phrases: dict[str, Match] = {}
-    prefixes, contains, patterns, languages = [], [], [], []
+    prefixes, contains, patterns, footers, languages = [], [], [], [], []
+    labels: dict[str, Match] = {}
+
+
     for doc in documents:
         lang = doc["language"]
         languages.append(lang)
@@ -93,22 +137,42 @@ def build(documents: list[dict]) -> RuleSet:
                     phrases.setdefault(key, Match(category, lang, item))
         for category, items in doc.get("prefixes", {}).items():
             for item in items:
-                key = normalise(item)
+                # Prefixes keep their punctuation: "Foto:" must not match "Fotos".
+                key = " ".join(unicodedata.normalize("NFKC", item).casefold().split())
                 if key:
                     prefixes.append((key, Match(category, lang, item)))
+
         for category, items in doc.get("contains", {}).items():
             for item in items:
                 contains.append((unicodedata.normalize("NFKC", item).casefold(),
                                  Match(category, lang, item)))
+        for category, items in list(doc.get("labels", {}).items()) + [
+                (c, v) for c, v in doc.get("phrases", {}).items() if c in LABEL_CATEGORIES]:
+            for item in items:
+                key = normalise(item)
+                if key:
+                    labels.setdefault(key, Match(category, lang, item))
+        for category, items in doc.get("footer", {}).items():
+
+            for item in items:
+                footers.append((unicodedata.normalize("NFKC", item).casefold(),
+                                Match(category, lang, item)))
         for category, items in doc.get("patterns", {}).items():
+
             for item in items:
                 patterns.append((re.compile(item, re.UNICODE), Match(category, lang, item)))
     prefixes.sort(key=lambda p: -len(p[0]))
-    return RuleSet(phrases, tuple(prefixes), tuple(contains), tuple(patterns),
-                   tuple(sorted(set(languages))))
+    return RuleSet(phrases, tuple(prefixes), tuple(contains), tuple(patterns), tuple(footers),
+                   labels, tuple(sorted(set(languages))))
+
+
 
 
 def load_default_rules() -> RuleSet:
     """Every language's rules: chrome is often in another language than the
-    article (the seed is an English article on a Slovak theme)."""
-    return build([_load_file(p) for p in sorted(RULES_DIR.glob("*.json"))])
+    article (the seed is an English article on a Slovak theme).  English
+    loads first, so a string that themes leave untranslated everywhere
+    ("Read next") is reported as English."""
+    paths = sorted(RULES_DIR.glob("*.json"), key=lambda p: (p.stem != "en", p.stem))
+    return build([_load_file(p) for p in paths])
+

@@ -1,0 +1,171 @@
+"""Evidence that comes from a site's other articles, not from one page.
+
+(a) A line equal to another article's title or description, from the same
+    site, links to that article: navigation or a teaser.
+(b) A line that recurs across many articles of the same site is the site's
+    template.
+Both count the articles at hand plus what earlier runs saw: ``SiteStats``,
+kept per site in the state directory, remembers the recurrent lines, the
+recent titles and descriptions, and the ids already counted (so a rerun
+does not count an article twice).
+(c) Everything here is a function of the set of articles and the stored
+    stats, never of arrival order, so the result is the same on any runner
+    and any number of workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections import Counter
+from typing import Iterable
+
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import Article
+from transforms.boilerplate.engine import SiteEvidence
+from transforms.boilerplate.rules import normalise
+from transforms.text import word_count
+
+# Only short lines can be template: a long paragraph that recurs is quoted
+# or syndicated text, which belongs to each article.
+MAX_TEMPLATE_WORDS = 25
+# A line must recur in at least this many articles of a site...
+MIN_RECURRENCE = 3
+# ...and in at least this share of them, once the site has many articles.
+MIN_SHARE = 0.05
+# Bounds on what is remembered per site between runs.
+MAX_REMEMBERED_LINES = 5000
+MAX_REMEMBERED_TITLES = 2000
+MAX_REMEMBERED_IDS = 20000
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteStats:
+    """What a site's articles have shown so far."""
+
+    source: str
+    articles: int = 0
+    lines: tuple[tuple[str, int], ...] = ()  # (normalised line, articles containing it)
+    titles: tuple[str, ...] = ()             # normalised titles and descriptions, newest first
+    ids: tuple[str, ...] = ()                # ids already counted, newest first
+
+
+def candidate_lines(text: str) -> set[str]:
+    """The normalised short lines of one article, each counted once."""
+    keys = set()
+    for line in text.split("\n\n"):
+        if word_count(line) <= MAX_TEMPLATE_WORDS:
+            key = normalise(line)
+            if key:
+                keys.add(key)
+    return keys
+
+
+def headline_keys(article: Article) -> set[str]:
+    return {k for k in (normalise(article.title or ""), normalise(article.description or ""))
+            if k and len(k.split()) >= 2}
+
+
+def merge(history: SiteStats | None, source: str, articles: Iterable[Article]) -> SiteStats:
+    """Stats after adding ``articles`` (those not counted before) to history."""
+    history = history or SiteStats(source)
+    seen = set(history.ids)
+    counts = Counter(dict(history.lines))
+    total = history.articles
+    new_ids, new_titles = [], []
+    for article in sorted(articles, key=lambda a: a.id):
+        if article.id in seen:
+            continue
+        seen.add(article.id)
+        counts.update(candidate_lines(article.text))
+        total += 1
+        new_ids.append(article.id)
+        new_titles.extend(sorted(headline_keys(article)))
+    kept = sorted(((k, v) for k, v in counts.items() if v >= 2), key=lambda kv: (-kv[1], kv[0]))
+    titles = tuple(dict.fromkeys(new_titles + list(history.titles)))
+    return SiteStats(source, total, tuple(kept[:MAX_REMEMBERED_LINES]),
+                     titles[:MAX_REMEMBERED_TITLES],
+                     tuple(new_ids + list(history.ids))[:MAX_REMEMBERED_IDS])
+
+
+def recurring_lines(stats: SiteStats) -> frozenset[str]:
+    threshold = max(MIN_RECURRENCE, math.ceil(MIN_SHARE * stats.articles))
+    return frozenset(k for k, v in stats.lines if v >= threshold)
+
+
+def evidence_for(article: Article, headlines: frozenset[str], recurring: frozenset[str]
+                 ) -> SiteEvidence:
+
+    """Evidence for one article: the other articles' titles and
+    descriptions (never its own: a lede often repeats the description, and
+    the same story can sit at two URLs), and the site's template lines."""
+    own = headline_keys(article)
+    return SiteEvidence(headlines=frozenset(k for k in headlines if k not in own),
+                        recurring=recurring)
+
+
+
+def known_headlines(articles: Iterable[Article], stats: SiteStats) -> frozenset[str]:
+    """Titles and descriptions of the batch's articles and of those earlier
+    runs remembered."""
+    keys = set(stats.titles)
+    for article in articles:
+        keys |= headline_keys(article)
+    return frozenset(keys)
+
+
+
+class SiteStatsStore:
+    """Per-site stats in ``STATE_DIR/sites/``; pending ones in ``pending/``."""
+
+    def __init__(self, state_dir: str):
+        self.state_dir = state_dir
+
+    @staticmethod
+    def _name(source: str) -> str:
+        return hashlib.sha256(source.encode("utf-8")).hexdigest()[:24] + ".json"
+
+    def path(self, source: str) -> str:
+        return FileSystems.join(self.state_dir, "sites", self._name(source))
+
+    def pending_dir(self, run_tag: str) -> str:
+        return FileSystems.join(self.state_dir, "pending", f"sites-{run_tag}")
+
+    def load(self, source: str) -> SiteStats | None:
+        path = self.path(source)
+        if not FileSystems.exists(path):
+            return None
+        with FileSystems.open(path) as handle:
+            row = json.loads(handle.read().decode("utf-8"))
+        return SiteStats(row["source"], row["articles"],
+                         tuple((line, count) for line, count in row["lines"]),
+                         tuple(row.get("titles", ())), tuple(row.get("ids", ())))
+
+    def write(self, stats: SiteStats, directory: str | None = None) -> str:
+        directory = directory or FileSystems.join(self.state_dir, "sites")
+        path = FileSystems.join(directory, self._name(stats.source))
+        temporary = path + ".tmp"
+        body = json.dumps({"source": stats.source, "articles": stats.articles,
+                           "lines": [list(pair) for pair in stats.lines],
+                           "titles": list(stats.titles), "ids": list(stats.ids)},
+                          ensure_ascii=False)
+        with FileSystems.create(temporary) as handle:
+            handle.write(body.encode("utf-8"))
+        FileSystems.rename([temporary], [path])
+        return path
+
+    def promote(self, run_tag: str) -> int:
+        """Move a successful run's pending site stats into place."""
+        pending = self.pending_dir(run_tag)
+        if not FileSystems.exists(pending):
+            return 0
+        files = [m.path for m in FileSystems.match([FileSystems.join(pending, "*.json")])[0]
+                 .metadata_list]
+        target = FileSystems.join(self.state_dir, "sites")
+        if files and not FileSystems.exists(target):
+            FileSystems.mkdirs(target)
+        FileSystems.rename(files, [FileSystems.join(target, f.rsplit("/", 1)[1]) for f in files])
+        FileSystems.delete([pending])
+        return len(files)
