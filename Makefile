@@ -43,6 +43,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.latency
 
+eval: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench.quality
+
+
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache build *.egg-info

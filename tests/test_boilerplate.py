@@ -104,3 +104,55 @@ def test_build_from_data():
     assert rules.match("SPREAD THE WORD!").reason == "share:xx"
     assert rules.match("Pic: somebody").category == "photo_credit"
     assert rules.match("Pictures of the day") is None
+
+
+@pytest.mark.parametrize("line", [
+    "Read more: Tencent profit falls as Alibaba threat and economic woes weigh",
+    "Lea también: Impiden ingreso a Nicaragua a reportero y camarógrafo",
+    "LE PUEDE INTERESAR: La ficha de Juan Orlando Hernández en el MDC",
+    "Lesen Sie auch – Die Bahn streicht weitere Verbindungen",
+    "Czytaj więcej: Niemiecki parlament przyjął wniosek",
+    "Читайте также: Правительство повысит зарплаты",
+])
+def test_teaser_lines_with_a_label(line):
+    assert RULES.match(line).category == "teaser"
+
+
+def test_a_labelled_sentence_is_not_a_teaser():
+    assert RULES.match("More than 100 people: that is how many were evacuated, "
+                       "officials said on Monday.") is None
+
+
+def test_prefix_rules_keep_their_punctuation():
+    assert RULES.match("Foto: Jan Novák / TASR").category == "photo_credit"
+    assert RULES.match("Still, this isn't the first time a slogan has gone awry.") is None
+
+
+def test_timestamps_and_urls_only_at_the_edges():
+    body = [LONG, "Einsendeschluss: 03.11.2019", "https://www.openpetition.de", LONG]
+    lines = ["Updated at 1:23 p.m.", *body, "https://cdn.example/logo.png", "18.05.2026"]
+    cleaned = clean_lines(lines, RULES)
+    assert list(cleaned.lines) == body
+    assert [r.reason for r in cleaned.removed] == ["timestamp", "url_only", "timestamp"]
+
+
+def test_footer_pitches_below_the_body_but_not_lists():
+    lines = [LONG, "Get the latest updates right in your inbox. Subscribe to our newsletters.",
+             "- Sign up for an account with your email address"]
+    cleaned = clean_lines(lines, RULES)
+    assert list(cleaned.lines) == [LONG, lines[2]]
+    assert cleaned.removed[0].reason.startswith("footer:")
+    # The same pitch above the end of the body is left alone.
+    assert clean_lines([lines[1], LONG], RULES).removed == ()
+
+
+def test_end_marker_does_not_cut_short_news_paragraphs():
+    lines = [LONG, "Related", "Officials said the bridge would reopen on Friday.", LONG[:90]]
+    assert "Officials said the bridge would reopen on Friday." in clean_lines(lines, RULES).lines
+
+
+def test_shortcodes_are_removed_anywhere():
+    shortcode = "[button link=”http://x.example/submit” type=”big”] Send us YOUR review[/button]"
+    lines = [LONG, shortcode, LONG]
+
+    assert clean_lines(lines, RULES).removed[0].reason == "shortcode"
