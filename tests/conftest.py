@@ -14,6 +14,13 @@ from tests.site.corpus_site import corpus_site
 from tests.site.seed_site import seed_site
 
 REPO = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+
+sys.path.insert(0, str(NETGUARD))
+import loopback_only  # noqa: E402
+
+loopback_only.install()
+
 FETCHED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FETCHED_AT_FLAG = "2026-11-25T12:00:00Z"
 
@@ -45,6 +52,7 @@ def broken():
 def run_cli(*args: str, module: str = "pipelines.ingest",
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run newsbeam in a subprocess, exactly as a user would."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=f"{NETGUARD}{os.pathsep}{REPO}")
+
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)

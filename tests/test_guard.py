@@ -138,3 +138,18 @@ def test_redirect_to_name_resolving_to_metadata_is_refused():
             _get(FetchSettings(allow_private_networks=True), site.url("/"), resolve)
         assert err.value.error_type == "blocked_address"
         assert "cdn.example.net" in calls
+
+
+def test_the_test_sandbox_refuses_non_loopback_before_sending():
+    """The suite itself runs loopback-only (tests/netguard): a name or an
+    address outside 127.0.0.0/8 fails before any packet leaves."""
+    import socket
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("news.example.com", 80)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        with pytest.raises(OSError, match="loopback-only sandbox"):
+            sock.connect(("169.254.169.254", 80))
+    finally:
+        sock.close()
+    assert socket.getaddrinfo("127.0.0.1", 80)
