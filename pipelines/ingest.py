@@ -75,7 +75,12 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
     cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(
         state_dir=opts.state_directory(), run_tag=tag)
-    articles = cleaned | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars)
+    # Cleaning is grouped per site; spreading the articles out again lets
+    # every worker share the per-article work that follows.
+    articles = (cleaned
+                | "SpreadArticles" >> beam.Reshuffle()
+                | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars))
+
     dead = ((feed_dead, fetch_dead, extract_dead, clean_dead)
             | "AllDeadLetters" >> beam.Flatten())
     article_files = articles | "WriteArticles" >> WriteParquet(

@@ -22,7 +22,7 @@ from transforms import outcomes
 STAGE = "language"
 UNDETERMINED = "und"
 MIN_LETTERS = 20
-DEFAULT_SAMPLE_CHARS = 2000
+DEFAULT_SAMPLE_CHARS = 600
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 

@@ -52,7 +52,7 @@ class SiteEvidence:
 
 
 def _line_reason(line: str, key: str, rules: RuleSet, evidence: SiteEvidence) -> str | None:
-    match = rules.match(line)
+    match = rules.match(line, key)
     if match is not None:
         return match.reason
     if key in evidence.headlines:

@@ -83,34 +83,30 @@ class RuleSet:
                 return hit
         return None
 
-    def match(self, line: str) -> Match | None:
-
-        norm = normalise(line)
+    def match(self, line: str, norm: str | None = None) -> Match | None:
+        """The rule the whole ``line`` matches, if any (``norm``: its
+        normalised form, when the caller has it already)."""
+        norm = normalise(line) if norm is None else norm
         if not norm:
             return None
         hit = self.phrases.get(norm)
         if hit is not None:
             return hit
+        labelled = self._labelled(line)
+        if labelled is not None:
+            return Match("teaser", labelled.language, labelled.rule)
+        if word_count(norm) > SHORT_LINE_WORDS:
+            return None  # every remaining rule is for chrome-sized lines
         raw = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
         for pattern, hit in self.patterns:
             if pattern.fullmatch(norm) or pattern.fullmatch(raw):
                 return hit
-
-        labelled = self._labelled(line)
-        if labelled is not None:
-            return Match("teaser", labelled.language, labelled.rule)
-
-        if word_count(norm) > SHORT_LINE_WORDS:
-            return None
-
         for prefix, hit in self.prefixes:
             if raw.startswith(prefix) and (len(raw) == len(prefix) or not prefix[-1].isalnum()
                                            or not raw[len(prefix)].isalnum()):
                 return hit
-
         for needle, hit in self.contains:
             if needle in raw:
-
                 return hit
         return None
 
