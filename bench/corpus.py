@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 from tests.site.corpus_site import CORPORA, corpus_site, load_corpus
@@ -12,6 +13,16 @@ from tests.site.corpus_site import CORPORA, corpus_site, load_corpus
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "corpora"
 NAMES = ("zyte", "fundus-dev", "trafilatura-eval")
+
+
+def sandbox() -> None:
+    """Loopback-only for this process (tests/netguard): benchmarks serve real
+    pages whose links point at the public web, and must never follow them."""
+    guard = str(REPO / "tests" / "netguard")
+    if guard not in sys.path:
+        sys.path.insert(0, guard)
+    import loopback_only
+    loopback_only.install()
 
 
 def corpus_root() -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import trafilatura
 
-from bench.corpus import NAMES, corpus_root, machine, write_json
+from bench.corpus import NAMES, corpus_root, machine, sandbox, write_json
 from bench.scoring import SCORER, score, score_with_tool
 from schemas import FeedEntry, Page
 from tests.site.corpus_site import corpus_site, load_corpus
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--corpora", default=",".join(NAMES))
     parser.add_argument("--out", default="out/bench/quality.json")
     args = parser.parse_args()
+    sandbox()
     root = corpus_root()
     use_tool = SCORER.exists()
     results = evaluate(args.corpora.split(","), root, args.mode, use_tool)
