@@ -1,4 +1,4 @@
-"""The ``newsbeam`` command: ``newsbeam ingest ...`` (batch)."""
+"""The ``newsbeam`` command: ``newsbeam ingest`` (batch), ``newsbeam stream``."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +9,9 @@ USAGE = """usage: newsbeam <command> [options]
 commands:
   ingest   read feeds once and write articles and dead letters to Parquet
            (newsbeam ingest --feeds FEEDS --output DIR [Beam pipeline options])
+  stream   poll feeds forever and commit Parquet per window
+           (newsbeam stream --feeds FEEDS --output DIR [--poll-interval 60]
+            [--window 300] [runner options])
 
 Run 'newsbeam <command> --help' for the command's options."""
 
@@ -22,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "ingest":
         from pipelines import ingest
         return ingest.run(rest)
+    if command == "stream":
+        from pipelines import stream
+        return stream.run(rest)
     print(f"newsbeam: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -90,6 +90,15 @@ class NewsbeamOptions(PipelineOptions):
                    "(default: %(default)s).")
         _flag(parser, "num-shards", type=int, default=1,
               help="Files per partition per window (default: %(default)s).")
+        _flag(parser, "poll-interval", type=float, default=60.0,
+              help="stream: seconds between polls of each feed; a feed's Cache-Control or "
+                   "Retry-After can only lengthen it (default: %(default)s).")
+        _flag(parser, "window", type=float, default=300.0,
+              help="stream: seconds per window; each window is committed as one set of "
+                   "Parquet files once the watermark passes it (default: %(default)s).")
+        _flag(parser, "seen-ttl", type=float, default=48.0,
+              help="stream: hours an article id is remembered after the last feed that "
+                   "listed it dropped it (default: %(default)s).")
 
     def fetch_settings(self) -> FetchSettings:
         return FetchSettings(

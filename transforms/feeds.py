@@ -247,43 +247,44 @@ class Schedule:
         return {"min_interval": self.min_interval, "max_interval": self.max_interval}
 
 
-class ReadFeedFn(AsyncIODoFn):
-    def __init__(self, settings: FetchSettings, fetched_at: datetime | None,
-                 states: Mapping[str, FeedState] | None = None,
-                 schedule: Schedule = Schedule(), max_in_flight: int = 16):
-        super().__init__(max_in_flight)
-        self._settings = settings
-        self._fetched_at = fetched_at
-        self._states = dict(states or {})
-        self._schedule = schedule
-        self._fetcher: Fetcher | None = None
+class FeedPoller:
+    """One poll of one feed, given what the previous poll left behind.
 
-    async def open(self) -> None:
-        self._fetcher = await Fetcher(self._settings).open()
+    Shared by the batch reader (states from the state directory) and the
+    streaming poller (states in Beam state); it owns no state itself.
+    """
+
+    def __init__(self, settings: FetchSettings, schedule: Schedule):
+        self.settings = settings
+        self.schedule = schedule
+        self.fetcher: Fetcher | None = None
+
+    async def open(self) -> FeedPoller:
+        self.fetcher = await Fetcher(self.settings).open()
+        return self
 
     async def close(self) -> None:
-        if self._fetcher is not None:
-            await self._fetcher.close()
+        if self.fetcher is not None:
+            await self.fetcher.close()
 
     async def _fetch(self, location: str, state: FeedState | None, at: datetime
                      ) -> tuple[int, dict[str, str], bytes, bool]:
         if not is_url(location):
             try:
-                body = await asyncio.to_thread(_read_path, location, self._settings.max_bytes)
+                body = await asyncio.to_thread(_read_path, location, self.settings.max_bytes)
             except FileNotFoundError:
                 raise FetchError("feed_not_found", f"no such feed file: {location}") from None
             except OSError as exc:
                 raise FetchError("feed_unreadable", f"cannot read feed file: {exc}") from None
             return 200, {}, body, False
-        assert self._fetcher is not None
-        headers = conditional_headers(state, at, self._schedule.revalidate_after)
-        response = await self._fetcher.feed(location, headers)
+        assert self.fetcher is not None, "FeedPoller used before open()"
+        headers = conditional_headers(state, at, self.schedule.revalidate_after)
+        response = await self.fetcher.feed(location, headers)
         return response.status, dict(response.headers), response.body, bool(headers)
 
-    async def handle(self, location: str, timestamp: Any) -> list[Any]:
-        at = run_time(self._fetched_at, timestamp)
-        state = self._states.get(location)
-        schedule = self._schedule.as_kwargs()
+    async def poll(self, location: str, state: FeedState | None, at: datetime) -> list[Any]:
+        """Entries, dead letters and the feed's new state (tagged FEED_STATES)."""
+        schedule = self.schedule.as_kwargs()
         if state is not None and state.retry_after_until and state.retry_after_until > at:
             return [outcomes.dead_letter(
                         STAGE, "deferred_retry_after",
@@ -322,18 +323,50 @@ class ReadFeedFn(AsyncIODoFn):
             conditional=conditional, entries=len(parsed.entries), schedule=schedule)))
         return outputs
 
+
+def count_poll(outputs: list[Any]) -> None:
+    """Counters for one poll's outputs (on the DoFn's own thread)."""
+    entries = sum(1 for o in outputs if isinstance(o, FeedEntry))
+    states = [o.value for o in outputs if isinstance(o, TaggedOutput) and o.tag == FEED_STATES]
+    outcomes.count(STAGE, (states[0].last_outcome if states else None) or "failed")
+    outcomes.count(STAGE, "entries", entries)
+
+
+def crash_outputs(location: str, at: datetime, exc: BaseException) -> list[Any]:
+    return [outcomes.dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
+                                 url=location, feed_url=location, at=at)]
+
+
+class ReadFeedFn(AsyncIODoFn):
+    """Batch: every feed once, with the states earlier runs left."""
+
+    def __init__(self, settings: FetchSettings, fetched_at: datetime | None,
+                 states: Mapping[str, FeedState] | None = None,
+                 schedule: Schedule = Schedule(), max_in_flight: int = 16):
+        super().__init__(max_in_flight)
+        self._settings = settings
+        self._fetched_at = fetched_at
+        self._states = dict(states or {})
+        self._schedule = schedule
+        self._poller: FeedPoller | None = None
+
+    async def open(self) -> None:
+        self._poller = await FeedPoller(self._settings, self._schedule).open()
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            await self._poller.close()
+
+    async def handle(self, location: str, timestamp: Any) -> list[Any]:
+        assert self._poller is not None
+        return await self._poller.poll(location, self._states.get(location),
+                                       run_time(self._fetched_at, timestamp))
+
     def on_crash(self, location: str, timestamp: Any, exc: BaseException) -> list[Any]:
-        at = run_time(self._fetched_at, timestamp)
-        return [outcomes.dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
-                                     url=location, feed_url=location, at=at)]
+        return crash_outputs(location, run_time(self._fetched_at, timestamp), exc)
 
     def observe(self, location: str, outputs: list[Any]) -> None:
-        entries = sum(1 for o in outputs if isinstance(o, FeedEntry))
-        states = [o.value for o in outputs
-                  if isinstance(o, TaggedOutput) and o.tag == FEED_STATES]
-        outcome = states[0].last_outcome if states else "failed"
-        outcomes.count(STAGE, outcome or "failed")
-        outcomes.count(STAGE, "entries", entries)
+        count_poll(outputs)
 
 
 class ReadFeeds(beam.PTransform):

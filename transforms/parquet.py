@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ class Dataset:
     sort_key: Callable[[Any], Any]
     shard_key: Callable[[Any], str]
     metric_labels: Callable[[Any], Iterable[str]]
+    record_id: Callable[[Any], str | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +53,7 @@ class WrittenFile:
     dataset: str
     path: str
     rows: int
+    window: str = ""
 
 
 def _day(when: datetime) -> str:
@@ -74,6 +77,14 @@ def _article_labels(article: schemas.Article) -> Iterable[str]:
             f"method.{article.extraction_method}")
 
 
+def _article_id(article: schemas.Article) -> str | None:
+    return article.id
+
+
+def _error_article_id(dead: schemas.DeadLetter) -> str | None:
+    return dead.article_id
+
+
 def _error_partitions(dead: schemas.DeadLetter) -> tuple[str, ...]:
     return (_day(dead.at),)
 
@@ -91,9 +102,11 @@ def _error_labels(dead: schemas.DeadLetter) -> Iterable[str]:
 
 
 ARTICLES = Dataset("articles", schemas.ARTICLE_SCHEMA, schemas.ARTICLE_PARTITIONS,
-                   _article_partitions, _article_sort, _article_shard, _article_labels)
+                   _article_partitions, _article_sort, _article_shard, _article_labels,
+                   _article_id)
 ERRORS = Dataset("errors", schemas.DEAD_LETTER_SCHEMA, schemas.DEAD_LETTER_PARTITIONS,
-                 _error_partitions, _error_sort, _error_shard, _error_labels)
+                 _error_partitions, _error_sort, _error_shard, _error_labels,
+                 _error_article_id)
 
 
 def window_tag(window: Any, run_tag: str) -> str:
@@ -153,43 +166,68 @@ class _KeyByFile(beam.DoFn):
         yield (self._dataset.partition_values(record) + (f"{shard:05d}",), record)
 
 
+def write_ids(ids: list[str], path: str) -> None:
+    """The article ids a committed file holds, for the streaming seen store."""
+    temporary = f"{path}.tmp"
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED
+                            ) as handle:
+        handle.write(json.dumps(sorted(set(ids))).encode("utf-8"))
+    FileSystems.rename([temporary], [path])
+
+
 class _WriteFileFn(beam.DoFn):
-    def __init__(self, dataset: Dataset, root: str, run_tag: str):
+    def __init__(self, dataset: Dataset, root: str, run_tag: str, ids_dir: str | None):
         self._dataset = dataset
         self._root = root
         self._run_tag = run_tag
+        self._ids_dir = ids_dir
 
     def process(self, element: tuple[tuple[str, ...], Iterable[Any]],
-                window=beam.DoFn.WindowParam) -> Iterator[WrittenFile]:
+                window=beam.DoFn.WindowParam,
+                pane=beam.DoFn.PaneInfoParam) -> Iterator[WrittenFile]:
         key, records = element
         *values, shard = key
         ordered = sorted(records, key=self._dataset.sort_key)
         directory = partition_dir(self._root, self._dataset, tuple(values))
-        path = FileSystems.join(
-            directory, f"part-{window_tag(window, self._run_tag)}-{shard}.parquet")
+        tag = window_tag(window, self._run_tag)
+        # A window fires once on time; any later pane gets a name of its own.
+        suffix = f"-p{pane.index}" if pane is not None and pane.index else ""
+        name = f"part-{tag}-{shard}{suffix}.parquet"
+        path = FileSystems.join(directory, name)
         write_atomically(to_table(self._dataset, ordered), path)
+        if self._ids_dir:
+            ids = [i for i in map(self._dataset.record_id, ordered) if i]
+            label = "-".join([self._dataset.name, *values, name[:-len(".parquet")]])
+            write_ids(ids, FileSystems.join(self._ids_dir, f"{label}.json"))
         for record in ordered:
             for label in self._dataset.metric_labels(record):
                 outcomes.count(self._dataset.name, label)
         outcomes.count("write", f"{self._dataset.name}.rows", len(ordered))
         outcomes.count("write", f"{self._dataset.name}.files")
         _LOG.info("committed %d %s rows to %s", len(ordered), self._dataset.name, path)
-        yield WrittenFile(self._dataset.name, path, len(ordered))
+        yield WrittenFile(self._dataset.name, path, len(ordered), tag)
 
 
 class WriteParquet(beam.PTransform):
-    """Records in, one committed file per (window, partition, shard) out."""
+    """Records in, one committed file per (window, partition, shard) out.
 
-    def __init__(self, dataset: Dataset, root: str, run_tag: str, num_shards: int = 1):
+    With ``ids_dir``, the ids of each file's records are written next to it
+    once the file is committed: the streaming job's seen store, which tells
+    a restarted job exactly what is already in the lake.
+    """
+
+    def __init__(self, dataset: Dataset, root: str, run_tag: str, num_shards: int = 1,
+                 ids_dir: str | None = None):
         super().__init__()
         self._dataset = dataset
         self._root = root
         self._run_tag = run_tag
         self._num_shards = num_shards
+        self._ids_dir = ids_dir
 
     def expand(self, records: beam.PCollection[Any]) -> beam.PCollection[WrittenFile]:
         return (records
                 | "KeyByFile" >> beam.ParDo(_KeyByFile(self._dataset, self._num_shards))
                 | "GroupByFile" >> beam.GroupByKey()
                 | "WriteFile" >> beam.ParDo(_WriteFileFn(self._dataset, self._root,
-                                                         self._run_tag)))
+                                                         self._run_tag, self._ids_dir)))

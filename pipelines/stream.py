@@ -1,0 +1,274 @@
+"""The streaming job: poll feeds forever, commit Parquet per window.
+
+``newsbeam stream --feeds FEEDS --output DIR [--poll-interval 60] [--window 300]``
+
+It reuses the batch stages unchanged: poll (with conditional GET and each
+feed's schedule) → drop already seen → window → fetch → extract → clean →
+language → one atomic Parquet commit per window, as soon as the watermark
+passes it.  It runs on Prism (Beam's portable local runner, the default
+here), Flink, or any runner that streams; the Python DirectRunner does not:
+its ``--streaming`` mode runs on the FnApiRunner and writes nothing until
+the source ends.
+
+SIGTERM or SIGINT asks the job to stop: the tick source finishes at its
+next tick, every open window is committed, and the job ends.  A second
+signal, or a stop that takes too long, cancels the job; what was committed
+stays committed, and nothing half-written is ever visible.  A restart with
+the same output continues without duplicates: the ids of everything
+committed are kept in ``STATE_DIR/seen``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineState
+from apache_beam.transforms.window import FixedWindows
+
+from pipelines.ingest import UsageError, check_output
+from pipelines.options import NewsbeamOptions, help_text
+from transforms.clean import CleanBoilerplate
+from transforms.commits import COMMITS, SEEN, CommitWindows
+from transforms.extract import ExtractArticles
+from transforms.feed_list import FeedListError, load_feed_list
+from transforms.feeds import Schedule
+from transforms.fetch import FetchPages
+from transforms.language import DetectLanguage
+from transforms.parquet import ARTICLES, ERRORS, WriteParquet
+from transforms.poll import PollFeeds, Ticks
+from transforms.seen import DropSeen
+
+_LOG = logging.getLogger("newsbeam")
+REPO = Path(__file__).resolve().parents[1]
+STOP_MARKER = "STOP"
+# Runners that do not stream continuously (see the module docstring).
+NOT_CONTINUOUS = frozenset({"DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner",
+                            "FnApiRunner"})
+
+
+def prism_binary() -> str | None:
+    """The Prism runner binary: $NEWSBEAM_PRISM, then the one ``make prism`` builds."""
+    for candidate in (os.environ.get("NEWSBEAM_PRISM"), str(REPO / ".tools" / "bin" / "prism")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def load_seen(state_dir: str, ttl: timedelta) -> frozenset[str]:
+    """Ids committed (or re-sighted) within ``ttl``; older records are pruned."""
+    folder = FileSystems.join(state_dir, SEEN)
+    if not FileSystems.exists(folder):
+        return frozenset()
+    ids: set[str] = set()
+    horizon = time.time() - ttl.total_seconds()
+    stale = []
+    for meta in FileSystems.match([FileSystems.join(folder, "*.json")])[0].metadata_list:
+        if meta.last_updated_in_seconds and meta.last_updated_in_seconds < horizon:
+            stale.append(meta.path)
+            continue
+        with FileSystems.open(meta.path) as handle:
+            ids.update(json.loads(handle.read().decode("utf-8")))
+    if stale:
+        FileSystems.delete(stale)
+    return frozenset(ids)
+
+
+def stream_settings(options: PipelineOptions):
+    opts = options.view_as(NewsbeamOptions)
+    settings = opts.fetch_settings()
+    schedule = Schedule(min_interval=timedelta(seconds=opts.poll_interval),
+                        revalidate_after=timedelta(hours=opts.revalidate_after))
+    return settings, schedule
+
+
+def process(entries: beam.PCollection, feed_dead: beam.PCollection,
+            feed_states: beam.PCollection, options: PipelineOptions,
+            initially_seen: frozenset[str] = frozenset()) -> beam.PCollection:
+    """Everything after polling, for entries in the global window: the same
+    stages as batch, per window.  Returns the per-window commit records."""
+    opts = options.view_as(NewsbeamOptions)
+    state_dir = opts.state_directory()
+    settings, _ = stream_settings(options)
+
+    def windowed(pcoll: beam.PCollection, label: str) -> beam.PCollection:
+        return pcoll | label >> beam.WindowInto(FixedWindows(opts.window))
+
+    new, seen_again = entries | "DropSeen" >> DropSeen(opts.seen_ttl * 3600, initially_seen)
+    pages, fetch_dead = (windowed(new, "WindowEntries")
+                         | "FetchPages" >> FetchPages(settings, opts.max_in_flight))
+    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
+    cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(state_dir=state_dir)
+    articles = (cleaned
+                | "SpreadArticles" >> beam.Reshuffle()
+                | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars))
+    dead = ((windowed(feed_dead, "WindowFeedErrors"), fetch_dead, extract_dead, clean_dead)
+            | "AllDeadLetters" >> beam.Flatten())
+    ids_dir = FileSystems.join(state_dir, SEEN)
+    article_files = articles | "WriteArticles" >> WriteParquet(
+        ARTICLES, FileSystems.join(opts.output, "articles"), "stream", opts.num_shards, ids_dir)
+    error_files = dead | "WriteErrors" >> WriteParquet(
+        ERRORS, FileSystems.join(opts.output, "errors"), "stream", opts.num_shards, ids_dir)
+    written = (article_files, error_files) | "AllFiles" >> beam.Flatten()
+    return ((written, windowed(seen_again, "WindowSeen"), windowed(feed_states, "WindowFeeds"))
+            | "CommitWindows" >> CommitWindows(state_dir))
+
+
+def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
+          initially_seen: frozenset[str] = frozenset(), start: float | None = None
+          ) -> beam.PCollection:
+    """Add the streaming graph to ``p``; returns the per-window commit records."""
+    opts = options.view_as(NewsbeamOptions)
+    settings, schedule = stream_settings(options)
+    # A feed that fails is polled again next tick: no retries for feeds.
+    feed_settings = dataclasses.replace(settings, max_attempts=1)
+    stop = FileSystems.join(opts.state_directory(), STOP_MARKER)
+    ticks = p | "Ticks" >> Ticks(time.time() if start is None else start,
+                                 opts.poll_interval, stop)
+    entries, feed_dead, feed_states = ticks | "PollFeeds" >> PollFeeds(
+        list(feeds), feed_settings, schedule)
+    return process(entries, feed_dead, feed_states, options, initially_seen)
+
+
+class _Commits:
+    """Reads the commit records a running job leaves, for live progress."""
+
+    def __init__(self, state_dir: str, since: float):
+        self.folder = FileSystems.join(state_dir, COMMITS)
+        self.since = since
+        self.seen: dict[str, dict] = {}
+
+    def poll(self) -> list[dict]:
+        if not FileSystems.exists(self.folder):
+            return []
+        fresh = []
+        pattern = FileSystems.join(self.folder, "*.json")
+        for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
+            if meta.path in self.seen or (meta.last_updated_in_seconds or 0) < self.since - 1:
+                continue
+            with FileSystems.open(meta.path) as handle:
+                record = json.loads(handle.read().decode("utf-8"))
+            self.seen[meta.path] = record
+            fresh.append(record)
+        return fresh
+
+
+def _describe(record: dict) -> str:
+    return (f"committed window {record['window']}: {record['articles']} articles, "
+            f"{record['dead_letters']} dead letters, {len(record['files'])} files")
+
+
+def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
+    options = PipelineOptions(list(argv))
+    opts = options.view_as(NewsbeamOptions)
+    standard = options.view_as(StandardOptions)
+    if standard.runner and standard.runner.split(".")[-1] in NOT_CONTINUOUS:
+        raise UsageError(
+            f"--runner={standard.runner} does not stream continuously: the Python "
+            "DirectRunner runs streaming pipelines on the FnApiRunner and writes nothing until "
+            "the source ends, which for `newsbeam stream` is never. Use the default "
+            "(PrismRunner) or --runner=FlinkRunner.")
+    if not standard.runner:
+        prism = prism_binary()
+        if prism is None:
+            raise UsageError("Prism, the local streaming runner, is not installed: run "
+                             "`make prism`, or set NEWSBEAM_PRISM, or pass --runner")
+        argv = [*argv, "--runner=PrismRunner"]
+        if not any(a.startswith("--prism_location") for a in argv):
+            argv.append(f"--prism_location={prism}")
+        if not any(a.startswith("--environment_type") for a in argv):
+            argv.append("--environment_type=LOOPBACK")
+        options = PipelineOptions(argv)
+    options.view_as(StandardOptions).streaming = True
+    opts = options.view_as(NewsbeamOptions)
+    if not opts.feeds:
+        raise UsageError("--feeds is required")
+    if opts.poll_interval <= 0 or opts.window <= 0:
+        raise UsageError("--poll-interval and --window must be positive")
+    try:
+        feeds = load_feed_list(opts.feeds)
+    except FeedListError as exc:
+        raise UsageError(str(exc)) from None
+    check_output(opts.output)
+    return options, feeds
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the stream until stopped; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text("newsbeam stream", "Poll feeds forever; commit Parquet per window."))
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        options, feeds = prepare(argv)
+    except UsageError as exc:
+        print(f"newsbeam stream: error: {exc}", file=sys.stderr)
+        return 2
+    opts = options.view_as(NewsbeamOptions)
+    state_dir = opts.state_directory()
+    stop_marker = FileSystems.join(state_dir, STOP_MARKER)
+    if FileSystems.exists(stop_marker):
+        FileSystems.delete([stop_marker])
+    initially_seen = load_seen(state_dir, timedelta(hours=opts.seen_ttl))
+    started = time.time()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options, feeds, initially_seen, started)
+    result = pipeline.run()
+    print(f"newsbeam stream: polling {len(feeds)} feeds every {opts.poll_interval:g}s, "
+          f"committing every {opts.window:g}s window to {opts.output} "
+          f"({len(initially_seen)} articles already seen); SIGTERM or Ctrl-C stops it",
+          flush=True)
+    signals: list[int] = []
+
+    def on_signal(signum, frame) -> None:
+        signals.append(signum)
+        if len(signals) == 1:
+            with FileSystems.create(stop_marker) as handle:
+                handle.write(b"stop")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    commits = _Commits(state_dir, started)
+    deadline = None
+    try:
+        while not PipelineState.is_terminal(result.state):
+            for record in commits.poll():
+                print(f"newsbeam stream: {_describe(record)}", flush=True)
+            if signals and deadline is None:
+                deadline = time.time() + opts.poll_interval + opts.window + 60
+                print("newsbeam stream: stopping: committing open windows ...", flush=True)
+            if deadline is not None and (len(signals) > 1 or time.time() > deadline):
+                print("newsbeam stream: cancelling the job", flush=True)
+                result.cancel()
+                break
+            time.sleep(0.5)
+        try:
+            result.wait_until_finish()
+        except Exception as exc:  # noqa: BLE001 - reported below with the state
+            _LOG.warning("job ended with %s", exc)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    for record in commits.poll():
+        print(f"newsbeam stream: {_describe(record)}", flush=True)
+    records = list(commits.seen.values())
+    print(f"newsbeam stream: {result.state}: {len(records)} windows committed this run, "
+          f"{sum(r['articles'] for r in records)} articles, "
+          f"{sum(r['dead_letters'] for r in records)} dead letters; commit records in "
+          f"{commits.folder}", flush=True)
+    stopped = bool(signals) and result.state in (PipelineState.DONE, PipelineState.CANCELLED)
+    return 0 if result.state == PipelineState.DONE or stopped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run())
