@@ -1,0 +1,120 @@
+"""Streaming stages on TestStream (DirectRunner): dedup across ticks, TTL
+expiry, late and duplicate entries, and per-window commits."""
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+import pyarrow.dataset as ds
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from pipelines import stream
+from schemas import FeedEntry
+from tests.conftest import FETCHED_AT
+from tests.site.live_site import article
+from tests.site.server import Site, static
+from transforms.seen import DropSeen
+
+BASE = int(FETCHED_AT.timestamp())
+
+
+def entry(name: str, url: str | None = None) -> FeedEntry:
+    return FeedEntry(id=name, url=url or f"https://x.example/{name}",
+                     feed_url="https://x.example/feed", fetched_at=FETCHED_AT,
+                     title=f"Title {name}")
+
+
+def streaming() -> TestPipeline:
+    return TestPipeline(options=PipelineOptions(["--streaming"]))
+
+
+def at(seconds: int, *entries: FeedEntry) -> list:
+    return [TimestampedValue(e, BASE + seconds) for e in entries]
+
+
+
+
+def test_dedup_across_ticks():
+    events = (TestStream().add_elements(at(0, entry("a"), entry("b")))
+              .advance_watermark_to(BASE + 60)
+              .add_elements(at(60, entry("a"), entry("c")))
+              .advance_watermark_to_infinity())
+    with streaming() as p:
+        new, again = p | events | DropSeen(3600)
+        assert_that(new | beam.Map(lambda e: e.id), equal_to(["a", "b", "c"]), label="new")
+        assert_that(again, equal_to(["a"]), label="again")
+
+
+def test_ttl_expiry_forgets_ids_no_feed_lists_any_more():
+    events = (TestStream().add_elements(at(0, entry("a")))
+              .advance_watermark_to(BASE + 30)
+              .add_elements(at(30, entry("a")))           # seen again: expiry pushed to 80
+              .advance_watermark_to(BASE + 100)           # forgotten at 80
+              .add_elements(at(100, entry("a")))
+              .advance_watermark_to_infinity())
+    with streaming() as p:
+        new, again = p | events | DropSeen(50)
+
+        assert_that(new | beam.Map(lambda e: e.id), equal_to(["a", "a"]), label="new")
+        assert_that(again, equal_to(["a"]), label="again")
+
+
+def test_late_and_duplicate_entries():
+    events = (TestStream().add_elements(at(0, entry("a"), entry("a"), entry("b")))
+              .advance_watermark_to(BASE + 500)
+              .add_elements(at(5, entry("a"), entry("d")))  # behind the watermark
+              .advance_watermark_to_infinity())
+    with streaming() as p:
+        new, again = p | events | DropSeen(3600, frozenset({"b"}))
+        assert_that(new | beam.Map(lambda e: e.id), equal_to(["a", "d"]), label="new")
+        assert_that(again, equal_to(["a", "b", "a"]), label="again")
+
+
+@pytest.fixture(scope="module")
+def pages():
+    routes = {f"/p/{name}": static(article(i)) for i, name in enumerate("abcde")}
+    with Site(routes=routes) as site:
+        yield site
+
+
+def test_window_commits(pages, tmp_path):
+    options = PipelineOptions(["--streaming", "--output", str(tmp_path), "--window", "60",
+                               "--allow-private-networks"])
+    e = {n: entry(n, pages.url(f"/p/{n}")) for n in "abcde"}
+    events = (TestStream()
+              .add_elements(at(0, e["a"], e["b"]))
+              .advance_watermark_to(BASE + 30)
+              .add_elements(at(30, e["a"], e["c"]))
+              .advance_watermark_to(BASE + 90)             # closes [0, 60)
+              .add_elements(at(90, e["d"], e["b"]))
+              .advance_watermark_to_infinity())
+    with TestPipeline(options=options) as p:
+        entries = p | events
+        empty_dead = p | "NoFeedErrors" >> beam.Create([])
+        empty_states = p | "NoFeedStates" >> beam.Create([])
+        commits = stream.process(entries, empty_dead, empty_states, options)
+        assert_that(commits | beam.Map(lambda r: (r["window"], r["articles"],
+                                                  r["duplicates_skipped"])),
+                    equal_to([("20261125T120000Z-20261125T120100Z", 3, 1),
+                              ("20261125T120100Z-20261125T120200Z", 1, 1)]))
+    table = ds.dataset(tmp_path / "articles", format="parquet", partitioning="hive").to_table()
+    assert sorted(table.column("id").to_pylist()) == ["a", "b", "c", "d"]
+    files = sorted(f for _, _, names in os.walk(tmp_path / "articles") for f in names)
+    assert files == ["part-20261125T120000Z-20261125T120100Z-00000.parquet",
+                     "part-20261125T120100Z-20261125T120200Z-00000.parquet"]
+    seen = tmp_path / "_state" / "seen"
+    committed = set()
+    for name in os.listdir(seen):
+        committed |= set(json.loads((seen / name).read_text()))
+    assert committed == {"a", "b", "c", "d"}
+    assert stream.load_seen(str(tmp_path / "_state"), __import__("datetime").timedelta(1)) \
+        == frozenset({"a", "b", "c", "d"})
+    records = sorted(os.listdir(tmp_path / "_state" / "commits"))
+    assert records == ["20261125T120000Z-20261125T120100Z.json",
+                       "20261125T120100Z-20261125T120200Z.json"]
