@@ -19,13 +19,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import summary
-from pipelines.options import NewsbeamOptions, help_text
+from pipelines.launcher import UsageError, feeds_and_output, start
+from pipelines.options import NewsbeamOptions
 from schemas import FeedState
 from transforms.boilerplate.evidence import SiteStatsStore
 from transforms.clean import CleanBoilerplate
 from transforms.dedup import DedupEntries
 from transforms.extract import ExtractArticles
-from transforms.feed_list import FeedListError, load_feed_list
+from transforms.feed_list import load_feed_list
 from transforms.feed_state import FeedStateStore, WriteFeedStates
 from transforms.feeds import ReadFeeds
 from transforms.fetch import FetchPages
@@ -33,10 +34,6 @@ from transforms.language import DetectLanguage
 from transforms.parquet import ARTICLES, ERRORS, WriteParquet
 
 _LOG = logging.getLogger("newsbeam")
-
-
-class UsageError(Exception):
-    """The run cannot start; the message tells the user why."""
 
 
 @dataclasses.dataclass
@@ -91,55 +88,22 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     return Outputs(articles, dead, article_files, error_files)
 
 
-def check_output(output: str | None) -> None:
-    """Fail fast, before any work, if ``output`` cannot be written."""
-    if not output:
-        raise UsageError("--output is required")
-    probe = FileSystems.join(output, f".newsbeam-write-probe-{time.time_ns()}")
-    try:
-        with FileSystems.create(probe) as handle:
-            handle.write(b"ok")
-        FileSystems.delete([probe])
-    except Exception as exc:  # noqa: BLE001 - any filesystem error means "cannot run"
-        raise UsageError(f"cannot write to output {output}: {exc}") from None
-    for dataset in ("articles", "errors"):
-        # Present even when a run writes no file to one of them, so that
-        # ``pyarrow.dataset(DIR/errors)`` reads an empty dataset, not an error.
-        path = FileSystems.join(output, dataset)
-        if not FileSystems.exists(path):
-            FileSystems.mkdirs(path)
-
-
 def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
     options = PipelineOptions(list(argv))
-    opts = options.view_as(NewsbeamOptions)
-    if not opts.feeds:
-        raise UsageError("--feeds is required")
     try:
-        feeds = load_feed_list(opts.feeds)
-    except FeedListError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        opts.fetched_at_time()
+        options.view_as(NewsbeamOptions).fetched_at_time()
     except ValueError as exc:
         raise UsageError(f"--fetched-at: {exc}") from None
-    check_output(opts.output)
-    return options, feeds
+    return options, feeds_and_output(options)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the batch job; returns the process exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text("newsbeam ingest", "Read feeds once; write clean articles and dead "
-                                           "letters to Parquet."))
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        options, feeds = prepare(argv)
-    except UsageError as exc:
-        print(f"newsbeam ingest: error: {exc}", file=sys.stderr)
-        return 2
+    prepared = start("ingest", "Read feeds once; write clean articles and dead letters to "
+                     "Parquet.", argv, prepare)
+    if isinstance(prepared, int):
+        return prepared
+    options, feeds = prepared
     opts = options.view_as(NewsbeamOptions)
     fetched_at = opts.fetched_at_time()
     store = FeedStateStore(opts.state_directory())

@@ -36,16 +36,15 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.window import FixedWindows
 
-from pipelines.ingest import UsageError, check_output
-from pipelines.options import NewsbeamOptions, help_text
+from pipelines.launcher import UsageError, feeds_and_output, start
+from pipelines.options import NewsbeamOptions
 from transforms.clean import CleanBoilerplate
 from transforms.commits import COMMITS, SEEN, CommitWindows
 from transforms.extract import ExtractArticles
-from transforms.feed_list import FeedListError, load_feed_list
 from transforms.feeds import Schedule
 from transforms.fetch import FetchPages
 from transforms.language import DetectLanguage
-from transforms.parquet import ARTICLES, ERRORS, WriteParquet
+from transforms.parquet import ARTICLES, ERRORS, WriteParquet, write_ids
 from transforms.poll import PollFeeds, Ticks
 from transforms.seen import DropSeen
 
@@ -66,22 +65,46 @@ def prism_binary() -> str | None:
 
 
 def load_seen(state_dir: str, ttl: timedelta) -> frozenset[str]:
-    """Ids committed (or re-sighted) within ``ttl``; older records are pruned."""
+    """The ids a restarted stream must not ingest again.
+
+    ``seen/`` holds the ids of every committed file and, per window, the ids
+    re-sighted in it.  A committed id is remembered for ``ttl``; a
+    re-sighted one only if it was committed at all (within 4 x ``ttl``),
+    since a re-sighting says nothing about the first sighting's window
+    having been committed.  The ids trusted now are written back as one
+    ``base-*.json`` record, so articles a feed keeps listing for longer than
+    the TTL stay remembered across any number of restarts.
+    """
     folder = FileSystems.join(state_dir, SEEN)
     if not FileSystems.exists(folder):
         return frozenset()
-    ids: set[str] = set()
-    horizon = time.time() - ttl.total_seconds()
+    now = time.time()
+    horizon, keep = now - ttl.total_seconds(), now - 4 * ttl.total_seconds()
+    recent: set[str] = set()
+    committed: set[str] = set()
+    again: set[str] = set()
     stale = []
     for meta in FileSystems.match([FileSystems.join(folder, "*.json")])[0].metadata_list:
-        if meta.last_updated_in_seconds and meta.last_updated_in_seconds < horizon:
+        updated = meta.last_updated_in_seconds or now
+        name = meta.path.rsplit("/", 1)[-1]
+        resighting = name.startswith("again-")
+        if updated < (horizon if resighting else keep):
             stale.append(meta.path)
             continue
         with FileSystems.open(meta.path) as handle:
-            ids.update(json.loads(handle.read().decode("utf-8")))
+            ids = set(json.loads(handle.read().decode("utf-8")))
+        if resighting:
+            again |= ids
+        else:
+            committed |= ids
+            if updated >= horizon:
+                recent |= ids
+    trusted = recent | (again & committed)
     if stale:
         FileSystems.delete(stale)
-    return frozenset(ids)
+    if trusted:
+        write_ids(sorted(trusted), FileSystems.join(folder, f"base-{int(now)}.json"))
+    return frozenset(trusted)
 
 
 def stream_settings(options: PipelineOptions):
@@ -109,9 +132,9 @@ def process(entries: beam.PCollection, feed_dead: beam.PCollection,
                          | "FetchPages" >> FetchPages(settings, opts.max_in_flight))
     raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
     cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(state_dir=state_dir)
-    articles = (cleaned
-                | "SpreadArticles" >> beam.Reshuffle()
-                | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars))
+    # No Reshuffle here, unlike batch: its trigger is one Prism 2.62 does not
+    # implement, and per-window groups are small.
+    articles = cleaned | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars)
     dead = ((windowed(feed_dead, "WindowFeedErrors"), fetch_dead, extract_dead, clean_dead)
             | "AllDeadLetters" >> beam.Flatten())
     ids_dir = FileSystems.join(state_dir, SEEN)
@@ -170,8 +193,8 @@ def _describe(record: dict) -> str:
 
 def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
     options = PipelineOptions(list(argv))
-    opts = options.view_as(NewsbeamOptions)
     standard = options.view_as(StandardOptions)
+
     if standard.runner and standard.runner.split(".")[-1] in NOT_CONTINUOUS:
         raise UsageError(
             f"--runner={standard.runner} does not stream continuously: the Python "
@@ -191,30 +214,18 @@ def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
         options = PipelineOptions(argv)
     options.view_as(StandardOptions).streaming = True
     opts = options.view_as(NewsbeamOptions)
-    if not opts.feeds:
-        raise UsageError("--feeds is required")
     if opts.poll_interval <= 0 or opts.window <= 0:
         raise UsageError("--poll-interval and --window must be positive")
-    try:
-        feeds = load_feed_list(opts.feeds)
-    except FeedListError as exc:
-        raise UsageError(str(exc)) from None
-    check_output(opts.output)
+    feeds = feeds_and_output(options)
     return options, feeds
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the stream until stopped; returns the process exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text("newsbeam stream", "Poll feeds forever; commit Parquet per window."))
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        options, feeds = prepare(argv)
-    except UsageError as exc:
-        print(f"newsbeam stream: error: {exc}", file=sys.stderr)
-        return 2
+    prepared = start("stream", "Poll feeds forever; commit Parquet per window.", argv, prepare)
+    if isinstance(prepared, int):
+        return prepared
+    options, feeds = prepared
     opts = options.view_as(NewsbeamOptions)
     state_dir = opts.state_directory()
     stop_marker = FileSystems.join(state_dir, STOP_MARKER)

@@ -144,3 +144,24 @@ def test_rerun_and_two_workers_give_identical_files(seed_sites, real_site, tmp_p
     a, b = parquet_files(tmp_path / "a"), parquet_files(tmp_path / "b")
     assert a and a.keys() == b.keys()
     assert all(a[name] == b[name] for name in a)
+
+
+@pytest.mark.parametrize("runner", ["DirectRunner", "FnApiRunner", "BundleBasedDirectRunner"])
+def test_stream_refuses_runners_that_do_not_stream(tmp_path, runner):
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://example.invalid/feed\n")
+    result = run_cli("--feeds", str(feeds), "--output", str(tmp_path / "o"),
+                     f"--runner={runner}", module="pipelines.stream")
+    assert result.returncode == 2
+    assert "does not stream continuously" in result.stderr and "PrismRunner" in result.stderr
+
+
+def test_stream_help_and_console_script(tmp_path):
+    result = run_cli("--help", module="pipelines.stream")
+    assert result.returncode == 0 and "--poll-interval" in result.stdout
+    assert "default: 300.0" in result.stdout
+    script = shutil.which("newsbeam", path=os.path.dirname(sys.executable))
+    result = subprocess.run([script, "stream", "--feeds", str(tmp_path / "none.txt"),
+                             "--output", str(tmp_path)], capture_output=True, text=True,
+                            cwd=REPO)
+    assert result.returncode == 2 and "feeds file not found" in result.stderr

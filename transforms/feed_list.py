@@ -38,15 +38,20 @@ def local_path(location: str) -> str | None:
     return location
 
 
-def _read(location: str) -> bytes:
+def read_capped(location: str, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of a local or FileSystems location, so the
+    caller can tell "exactly at the limit" from "over it"."""
     path = local_path(location)
+    if path is not None:
+        with open(path, "rb") as handle:
+            return handle.read(limit + 1)
+    with FileSystems.open(location) as handle:
+        return handle.read(limit + 1)
+
+
+def _read(location: str) -> bytes:
     try:
-        if path is not None:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_LIST_BYTES + 1)
-        else:
-            with FileSystems.open(location) as handle:
-                data = handle.read(MAX_LIST_BYTES + 1)
+        data = read_capped(location, MAX_LIST_BYTES)
     except FileNotFoundError:
         raise FeedListError(f"feeds file not found: {location}") from None
     except IsADirectoryError:

@@ -20,12 +20,11 @@ from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
 import feedparser
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
 from schemas import DeadLetter, FeedEntry, FeedState
 from transforms import outcomes
-from transforms.feed_list import is_url, local_path
+from transforms.feed_list import is_url, read_capped
 from transforms.feed_state import (
     after_failure,
     after_response,
@@ -216,13 +215,7 @@ def parse_feed(body: bytes, feed_url: str, fetched_at: datetime) -> ParsedFeed:
 
 
 def _read_path(location: str, max_bytes: int) -> bytes:
-    path = local_path(location)
-    if path is not None:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    else:
-        with FileSystems.open(location) as handle:
-            data = handle.read(max_bytes + 1)
+    data = read_capped(location, max_bytes)
     if len(data) > max_bytes:
         raise FetchError("too_large", f"feed file exceeds {max_bytes} bytes")
     return data

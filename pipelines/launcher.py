@@ -1,0 +1,67 @@
+"""What both commands do before a pipeline exists: help, logging, and the
+checks that turn "cannot run" into exit status 2 with a clear message."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Callable, Sequence, TypeVar
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.options import NewsbeamOptions, help_text
+from transforms.feed_list import FeedListError, load_feed_list
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """The run cannot start; the message tells the user why."""
+
+
+def check_output(output: str | None) -> None:
+    """Fail fast, before any work, if ``output`` cannot be written."""
+    if not output:
+        raise UsageError("--output is required")
+    probe = FileSystems.join(output, f".newsbeam-write-probe-{time.time_ns()}")
+    try:
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as exc:  # noqa: BLE001 - any filesystem error means "cannot run"
+        raise UsageError(f"cannot write to output {output}: {exc}") from None
+    for dataset in ("articles", "errors"):
+        # Present even when a run writes no file to one of them, so that
+        # ``pyarrow.dataset(DIR/errors)`` reads an empty dataset, not an error.
+        path = FileSystems.join(output, dataset)
+        if not FileSystems.exists(path):
+            FileSystems.mkdirs(path)
+
+
+def feeds_and_output(options: PipelineOptions) -> list[str]:
+    """The feed locations, once the feed list and the output are known good."""
+    opts = options.view_as(NewsbeamOptions)
+    if not opts.feeds:
+        raise UsageError("--feeds is required")
+    try:
+        feeds = load_feed_list(opts.feeds)
+    except FeedListError as exc:
+        raise UsageError(str(exc)) from None
+    check_output(opts.output)
+    return feeds
+
+
+def start(command: str, description: str, argv: Sequence[str] | None,
+          prepare: Callable[[list[str]], T]) -> T | int:
+    """Help, logging and ``prepare(argv)``; an int is the status to exit with."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(help_text(f"newsbeam {command}", description))
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return prepare(args)
+    except UsageError as exc:
+        print(f"newsbeam {command}: error: {exc}", file=sys.stderr)
+        return 2
