@@ -118,3 +118,20 @@ def test_window_commits(pages, tmp_path):
     records = sorted(os.listdir(tmp_path / "_state" / "commits"))
     assert records == ["20261125T120000Z-20261125T120100Z.json",
                        "20261125T120100Z-20261125T120200Z.json"]
+
+
+def test_seen_store_trusts_resightings_only_of_committed_ids(tmp_path):
+    import datetime
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    (seen / "articles-x.json").write_text(json.dumps(["a", "b"]))
+    (seen / "again-w1.json").write_text(json.dumps(["a", "lost-in-flight"]))
+    old = seen / "articles-old.json"
+    old.write_text(json.dumps(["evergreen", "gone"]))
+    ttl = datetime.timedelta(hours=1)
+    two_hours_ago = __import__("time").time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    (seen / "again-w2.json").write_text(json.dumps(["evergreen"]))
+    assert stream.load_seen(str(tmp_path), ttl) == frozenset({"a", "b", "evergreen"})
+    # The trusted set is carried forward, so "evergreen" survives its record's expiry.
+    assert any(p.name.startswith("base-") for p in seen.iterdir())
