@@ -39,12 +39,7 @@ def drip(interval: float = 0.5, seconds: float = 30.0) -> Route:
         handler.send_header("Content-Type", "text/html")
         handler.send_header("Connection", "close")
         handler.end_headers()
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not handler.server.stopping.is_set():
-            handler.wfile.write(b" ")
-            handler.wfile.flush()
-            time.sleep(interval)
-        handler.close_connection = True
+        _trickle(handler, b" ", interval, seconds)
     return route
 
 
@@ -52,13 +47,19 @@ def header_drip(interval: float = 0.5, seconds: float = 30.0) -> Route:
     """Slowloris on the status line and headers: never completes them."""
     def route(handler) -> None:
         handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not handler.server.stopping.is_set():
-            handler.wfile.write(b"X-Drip: y\r\n")
-            handler.wfile.flush()
-            time.sleep(interval)
-        handler.close_connection = True
+        _trickle(handler, b"X-Drip: y\r\n", interval, seconds)
     return route
+
+
+def _trickle(handler, piece: bytes, interval: float, seconds: float) -> None:
+    """Send ``piece`` every ``interval`` seconds until ``seconds`` pass or the
+    site stops, so a client only escapes by its own total timeout."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not handler.server.stopping.is_set():
+        handler.wfile.write(piece)
+        handler.wfile.flush()
+        time.sleep(interval)
+    handler.close_connection = True
 
 
 def _bomb(size: int) -> bytes:
