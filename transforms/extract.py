@@ -4,6 +4,8 @@ trafilatura runs with comments excluded and its process-global
 deduplication off (that cache makes output depend on which pages a worker
 saw before).  When the page is missing or yields no body, the feed's own
 ``content:encoded`` or summary stands in, and ``extraction_method`` says so.
+A body the page splits across sibling containers is rejoined first
+(:mod:`transforms.split_body`), then lines the markup labels as chrome go.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from schemas import Article, DeadLetter, Page, RemovedLine
 from transforms import outcomes
 from transforms.boilerplate.markup import chrome_by_markup
 from transforms.http.charset import sanitize
+from transforms.split_body import rejoin
 from transforms.text import join_paragraphs, paragraphs, word_count
 from transforms.urls import source_of
 
@@ -169,6 +172,9 @@ def extract(page: Page) -> tuple[Article | None, tuple[str, str] | None]:
     method, lines = choose_body(extracted, content, summary)
     removed: tuple[RemovedLine, ...] = ()
     if method == TRAFILATURA:
+        lines, rejoined = rejoin(tree, lines)
+        if rejoined:
+            outcomes.count(STAGE, "split_body_rejoined")
         lines, removed = drop_marked_chrome(tree, lines)
     if sum(map(word_count, lines)) >= MIN_ARTICLE_WORDS:
         article = build_article(page, doc, join_paragraphs(lines), method)
