@@ -156,3 +156,45 @@ def test_shortcodes_are_removed_anywhere():
     lines = [LONG, shortcode, LONG]
 
     assert clean_lines(lines, RULES).removed[0].reason == "shortcode"
+
+
+@pytest.mark.parametrize("title, line", [
+    ("Harbour reopens after storm - Coast Times", "Harbour reopens after storm"),
+    ("宮崎県で震度5弱、津波注意報 気象庁：朝日新聞デジタル", "宮崎県で震度5弱、津波注意報 気象庁"),
+    ("The harbour reopens after the storm", "Harbour reopens after the storm"),
+])
+def test_the_headline_or_a_close_variant_at_the_top_is_the_title(title, line):
+    cleaned = clean_lines([line, LONG], RULES, title)
+    assert [r.reason for r in cleaned.removed] == ["title"]
+
+
+def test_a_different_first_line_is_not_the_title():
+    lines = ["Harbour reopens, but the ferry stays cancelled until the weekend", LONG]
+    assert clean_lines(lines, RULES, "Harbour reopens after storm").removed == ()
+
+
+def test_bylines_and_agency_tags_only_at_the_edges():
+    authors = ("Ana Pereira", "Tom Berg")
+    body = [LONG, "Ana Pereira", LONG]  # a speaker's name inside the body stays
+    lines = ["By Ana Pereira and Tom Berg", *body, "(dpa)", "Tom Berg"]
+    cleaned = clean_lines(lines, RULES, authors=authors)
+    assert list(cleaned.lines) == body
+    assert [r.reason for r in cleaned.removed] == ["author"] * 3
+    # Without the metadata, a name is just a line.
+    assert "Tom Berg" in clean_lines([LONG, "Tom Berg"], RULES).lines
+
+
+def test_a_source_list_below_the_body_is_not_body():
+    sources = ["- Eigene Recherchen", "- nytimes.com: Behind the Seized Tanker (Englisch)"]
+    cleaned = clean_lines([LONG, "- nytimes.com: the paper reported first", LONG, *sources],
+                          RULES)
+    assert list(cleaned.lines) == [LONG, "- nytimes.com: the paper reported first", LONG]
+    assert [r.reason for r in cleaned.removed] == ["related:de", "citation"]
+
+
+def test_a_label_alone_heads_a_list_of_teasers():
+    lines = [LONG, "Ähnliche:", "- Fahndung nach Verrätern", "- Aufklärung nur intern"]
+    cleaned = clean_lines(lines, RULES)
+    assert list(cleaned.lines) == [LONG]
+    assert [r.reason for r in cleaned.removed] == ["related:de", "tail_after_related",
+                                                   "tail_after_related"]

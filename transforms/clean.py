@@ -44,7 +44,8 @@ def finish(article: Article, lines: tuple[str, ...],
 
 def clean_article(article: Article, rules: RuleSet,
                   evidence: SiteEvidence = SiteEvidence()) -> Article:
-    cleaned = clean_lines(article.text.split("\n\n"), rules, article.title, evidence)
+    cleaned = clean_lines(article.text.split("\n\n"), rules, article.title, evidence,
+                          article.authors)
     return finish(article, cleaned.lines, cleaned.removed)
 
 

@@ -1,13 +1,15 @@
 """Deciding which lines of an extracted article are boilerplate.
 
 Evidence, strongest first:
-1. the article's own title repeated at the top;
+1. the article's own title (or a close variant of it) repeated at the top;
 2. a phrase rule matching the whole line (share bars, comment forms,
    "Read more: <headline>" teasers ...);
 3. another article's headline from the same site;
 4. a line that recurs across many articles of the same site;
 5. line shapes that are never prose: a CMS shortcode anywhere, and a bare
-   URL or a timestamp above the first or below the last body paragraph;
+   URL, a timestamp, the authors' byline or an agency tag ("(dpa)") above
+   the first or below the last body paragraph, and below it the entries of
+   a source list ("- nytimes.com: <headline>");
 6. below the last body paragraph, subscription and promotion lines;
 7. everything after a strong end-of-article marker (a share bar, a comment
    prompt, post navigation), when nothing after it reads like body text:
@@ -19,7 +21,8 @@ reason for the audit column.
 from __future__ import annotations
 
 import dataclasses
-from typing import AbstractSet
+from difflib import SequenceMatcher
+from typing import AbstractSet, Iterable
 
 from schemas import RemovedLine
 from transforms.boilerplate import structure
@@ -35,6 +38,15 @@ ANCHOR_WORDS = 12
 # Footer lines can be longer than chrome labels (subscription pitches).
 MAX_FOOTER_WORDS = 45
 _SENTENCE_END = tuple('.!?"”»“)…。！？')
+# How close a leading line must be to the title to be taken for it.
+TITLE_SIMILARITY = 0.85
+_SITE_SEPARATORS = (" | ", " - ", " – ", " — ", "：", " :: ", " · ")
+# A byline names a few people; words other than their names may only be
+# connectives, in the languages the rules cover.
+MAX_BYLINE_WORDS = 16
+_BYLINE_WORDS = frozenset(
+    "by from von und and with mit por par di da de del door en av af og och i a y et e u "
+    "text texto tekst testo foto photos fotos redaktion".split())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,15 +76,35 @@ def _line_reason(line: str, key: str, rules: RuleSet, evidence: SiteEvidence) ->
     return None
 
 
+def title_keys(title: str | None) -> frozenset[str]:
+    """The title, and the title without the site name it often carries
+    ("Harbour reopens - Coast Times", "…注意報：朝日新聞デジタル")."""
+    if not title:
+        return frozenset()
+    forms = {title}
+    for separator in _SITE_SEPARATORS:
+        head, found, _ = title.rpartition(separator)
+        if found and head.strip():
+            forms.add(head)
+    return frozenset(k for k in map(normalise, forms) if k)
+
+
+def _is_own_title(key: str, titles: AbstractSet[str]) -> bool:
+    """The line is the headline: the same, or a close variant (the page's
+    ``<h1>`` and the feed's title are often edited apart by a word)."""
+    return key in titles or any(
+        SequenceMatcher(None, key, title).ratio() >= TITLE_SIMILARITY for title in titles)
+
+
 def _reasons(lines: list[str], keys: list[str], rules: RuleSet, title: str | None,
              evidence: SiteEvidence) -> list[str | None]:
-    title_key = normalise(title) if title else None
+    titles = title_keys(title)
     reasons: list[str | None] = []
     leading = True
     for index, (line, key) in enumerate(zip(lines, keys, strict=True)):
         if not key:
             reason = "no_words"
-        elif leading and index < 3 and key == title_key:
+        elif leading and index < 3 and _is_own_title(key, titles):
             reason = "title"
         else:
             reason = _line_reason(line, key, rules, evidence)
@@ -86,10 +118,23 @@ def _anchors(words: list[int], reasons: list[str | None]) -> list[int]:
     return [i for i, r in enumerate(reasons) if r is None and words[i] >= ANCHOR_WORDS]
 
 
-def _mark_edges(lines: list[str], words: list[int], reasons: list[str | None]) -> None:
-    """Above the first and below the last body paragraph, bare URLs and
-    timestamps are page furniture (datelines, "updated at", embeds).  In
-    the body they may be content (an event's date, a link to a petition)."""
+def _is_byline(key: str, authors: AbstractSet[str]) -> bool:
+    """The line names the article's own authors and nothing else but
+    connectives ("Daniel Aragón", "By Ana Pereira and Tom Berg")."""
+    if not authors or len(key.split()) > MAX_BYLINE_WORDS:
+        return False
+    rest = f" {key} "
+    for author in sorted(authors, key=len, reverse=True):
+        rest = rest.replace(f" {author} ", " ")
+    return rest.strip() != key and all(w in _BYLINE_WORDS for w in rest.split())
+
+
+def _mark_edges(lines: list[str], keys: list[str], words: list[int],
+                reasons: list[str | None], authors: AbstractSet[str]) -> None:
+    """Above the first and below the last body paragraph, bare URLs,
+    timestamps and the authors' names are page furniture (datelines,
+    "updated at", embeds, bylines).  In the body they may be content (an
+    event's date, a link to a petition, a speaker's name)."""
     anchors = _anchors(words, reasons)
     if not anchors:
         return
@@ -99,6 +144,10 @@ def _mark_edges(lines: list[str], words: list[int], reasons: list[str | None]) -
                 reasons[i] = "url_only"
             elif structure.is_timestamp(lines[i]):
                 reasons[i] = "timestamp"
+            elif _is_byline(keys[i], authors) or structure.is_source_tag(lines[i]):
+                reasons[i] = "author"
+            elif i > anchors[-1] and structure.is_citation(lines[i]):
+                reasons[i] = "citation"
 
 
 def _mark_footer(lines: list[str], words: list[int], reasons: list[str | None],
@@ -144,11 +193,11 @@ def _tail_start(lines: list[str], words: list[int], reasons: list[str | None]) -
 
 
 def clean_lines(lines: list[str], rules: RuleSet, title: str | None = None,
-                evidence: SiteEvidence = SiteEvidence()) -> Cleaned:
+                evidence: SiteEvidence = SiteEvidence(), authors: Iterable[str] = ()) -> Cleaned:
     keys = [normalise(line) for line in lines]
     words = [word_count(line) for line in lines]
     reasons = _reasons(lines, keys, rules, title, evidence)
-    _mark_edges(lines, words, reasons)
+    _mark_edges(lines, keys, words, reasons, frozenset(filter(None, map(normalise, authors))))
     _mark_footer(lines, words, reasons, rules)
     tail = _tail_start(lines, words, reasons)
     if tail is not None:

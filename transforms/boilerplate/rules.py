@@ -92,6 +92,9 @@ class RuleSet:
         hit = self.phrases.get(norm)
         if hit is not None:
             return hit
+        label = self.labels.get(norm)
+        if label is not None:  # a label on a line of its own heads a list ("Ähnliche:")
+            return label
         labelled = self._labelled(line)
         if labelled is not None:
             return Match("teaser", labelled.language, labelled.rule)

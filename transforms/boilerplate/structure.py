@@ -22,6 +22,12 @@ _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _DAY = re.compile(r"(?<![\d,.])\b\d{1,2}\b(?![\d,.]\d)")
 _PHONE = re.compile(r"^\s*\+?\(?\d[\d\s()./-]{7,}$")
 _LABEL = re.compile(r"^\s*\w+(?:\s\w+)?\s*:\s")
+# "(dpa)", "(dmk)", "(Quelle: APA/sda/dpa)", "(AP)": agency and author tags.
+_SOURCE_TAG = re.compile(r"^\(\s*(?:\w+\s*:\s*)?[\w][\w./,&+ -]{0,40}\)\.?$")
+MAX_SOURCE_TAG_WORDS = 5
+# "- nytimes.com: Behind the Seized Tanker": a source list's entry.
+_CITATION = re.compile(r"^[-•*–·]?\s*(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,6}\s*:\s",
+                       re.IGNORECASE)
 
 
 
@@ -57,6 +63,17 @@ def is_timestamp(line: str) -> bool:
     # "24 April 2024" may keep its month name, "Updated: Tue., Nov. 19, 2019"
     # its label and weekday; anything wordier is a sentence.
     return len(others) <= (3 if clock_or_date or _LABEL.match(line) else 1)
+
+
+def is_source_tag(line: str) -> bool:
+    """A line that is only an agency or author tag in brackets."""
+    line = line.strip()
+    return bool(_SOURCE_TAG.match(line)) and len(normalise(line).split()) <= MAX_SOURCE_TAG_WORDS
+
+
+def is_citation(line: str) -> bool:
+    """An entry of the article's source list, named by the source's domain."""
+    return bool(_CITATION.match(line))
 
 
 def has_contact(line: str) -> bool:
