@@ -119,3 +119,14 @@ def test_composite():
         assert_that(articles | beam.Map(lambda a: (a.id, a.extraction_method)),
                     equal_to([("id1", TRAFILATURA), ("id3", FEED_SUMMARY)]), label="articles")
         assert_that(dead, equal_to([]), label="dead")
+
+
+def test_text_and_metadata_come_out_composed_nfc():
+    """Pages mix decomposed accents ("u" + U+0308) with composed ones; the
+    output uses one form, so "geprüft" matches "geprüft" downstream."""
+    decomposed = PAGE.replace("three days", "three days (gepru\u0308ft)").replace(
+        'content="Coast Times"', 'content="Coast Ti\u0301mes"')
+    article, _ = extract(Page(entry=entry(), final_url="https://coast.example/harbour",
+                              html=decomposed, http_status=200))
+    assert "geprüft" in article.text and "\u0308" not in article.text
+    assert article.sitename == "Coast Tímes"

@@ -10,6 +10,7 @@ A body the page splits across sibling containers is rejoined first
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
@@ -136,7 +137,7 @@ def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
 def _optional(value: Any) -> str | None:
     if value is None:
         return None
-    value = sanitize(str(value)).strip()
+    value = unicodedata.normalize("NFC", sanitize(str(value))).strip()
     return value or None
 
 

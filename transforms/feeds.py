@@ -15,6 +15,7 @@ import calendar
 import dataclasses
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any, Iterable, Mapping
 
@@ -65,7 +66,7 @@ class ParsedFeed:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    cleaned = sanitize(str(value)).strip()
+    cleaned = unicodedata.normalize("NFC", sanitize(str(value))).strip()
     return cleaned or None
 
 

@@ -121,7 +121,8 @@ def rejoin(tree: Any, lines: list[str]) -> tuple[list[str], int]:
     owners: Counter = Counter()
     home: dict[str, Any] = {}
     for element in tree.iter(*PARAGRAPH_TAGS):
-        text = _text(element)
+        # itertext() is fast; a script inside a paragraph only spoils the match.
+        text = "".join(element.itertext())
         key = normalise(text)
         if key in keys:
             owners[element.getparent()] += word_count(text)

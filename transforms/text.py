@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def paragraphs(text: str) -> list[str]:
-    """Non-empty lines of ``text`` with runs of spaces folded."""
+    """Non-empty lines of ``text`` with runs of spaces folded, in Unicode
+    NFC (pages mix composed and decomposed accents; readers compare the
+    composed form)."""
     out = []
-    for line in text.splitlines():
+    for line in unicodedata.normalize("NFC", text).splitlines():
         line = _SPACE.sub(" ", line).strip()
         if line:
             out.append(line)
