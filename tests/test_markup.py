@@ -34,3 +34,15 @@ def test_article_level_labels_are_not_evidence():
 def test_nothing_to_match_is_fine():
     assert chrome_by_markup(None, ["a"]) == {}
     assert chrome_by_markup(load_html("<html><body><p>hi</p></body></html>"), []) == {}
+
+
+def test_image_captions_are_chrome():
+    page = load_html(
+        "<html><body><article><p>The harbour reopened on Monday after three days.</p>"
+        "<figure><img src='a.jpg'><figcaption>Boats leave the harbour. Photo: Ana</figcaption>"
+        "</figure><p>Fishing boats were the first to leave the northern quay.</p>"
+        "</article></body></html>")
+    lines = ["The harbour reopened on Monday after three days.",
+             "Boats leave the harbour. Photo: Ana",
+             "Fishing boats were the first to leave the northern quay."]
+    assert chrome_by_markup(page, lines) == {1: "markup:figcaption"}

@@ -1,6 +1,7 @@
 """Evidence from the page's markup: a line whose element sits in a small,
 labelled container (``class="byline"``, ``id="breadcrumbs"``,
-``class="related-posts"``) is chrome whatever its language.
+``class="related-posts"``) or in an image caption (``<figcaption>``) is
+chrome whatever its language.
 
 Only *small* containers count: WordPress labels the whole ``<article>``
 with ``category-news tag-politics``, so a container holding a sizeable
@@ -23,6 +24,10 @@ CHROME_TOKENS = frozenset({
     "footer", "credits", "copyright", "dateline", "timestamp", "published", "comments",
     "recommended", "trending", "popular", "navigation", "menu", "toolbar",
 })
+# Elements that hold chrome by definition: an image's caption is not the
+# article's text.  (<header>, <aside> and <nav> were measured too: they also
+# hold headlines, ledes and fact boxes that belong to the article.)
+CHROME_TAGS = frozenset({"figcaption"})
 # A container holding more than this share of the article's text is the
 # article itself (or bigger), never chrome.
 SMALL_SHARE = 0.3
@@ -88,6 +93,9 @@ def chrome_by_markup(tree: Any, lines: list[str]) -> dict[int, str]:
         while node is not None and node.tag not in ("body", "html"):
             text = texts.get(node)
             if text is None or len(text) > limit:
+                break
+            if node.tag in CHROME_TAGS:
+                reasons[wanted[key]] = f"markup:{node.tag}"
                 break
             hit = _tokens(node) & CHROME_TOKENS
             if hit:
