@@ -198,3 +198,9 @@ def test_a_label_alone_heads_a_list_of_teasers():
     assert list(cleaned.lines) == [LONG]
     assert [r.reason for r in cleaned.removed] == ["related:de", "tail_after_related",
                                                    "tail_after_related"]
+
+
+def test_a_short_head_of_a_title_is_not_the_title():
+    lines = ["Trump", LONG]  # "Trump - Biden debate: what we learned from the first round"
+    assert clean_lines(lines, RULES, "Trump - Biden debate: what we learned from the first round"
+                       ).removed == ()

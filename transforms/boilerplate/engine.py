@@ -84,7 +84,7 @@ def title_keys(title: str | None) -> frozenset[str]:
     forms = {title}
     for separator in _SITE_SEPARATORS:
         head, found, _ = title.rpartition(separator)
-        if found and head.strip():
+        if found and len(head.strip()) >= len(title) / 2:  # the site name is the short end
             forms.add(head)
     return frozenset(k for k in map(normalise, forms) if k)
 
