@@ -204,3 +204,8 @@ def test_a_short_head_of_a_title_is_not_the_title():
     lines = ["Trump", LONG]  # "Trump - Biden debate: what we learned from the first round"
     assert clean_lines(lines, RULES, "Trump - Biden debate: what we learned from the first round"
                        ).removed == ()
+
+
+def test_a_bracketed_source_name_is_not_a_shortcode():
+    lines = [LONG, "[Engadget]", LONG, "[caption id=\"a1\"]A boat[/caption]"]
+    assert [r.line for r in clean_lines(lines, RULES).removed] == [lines[3]]

@@ -9,7 +9,8 @@ _URL_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _HANDLE = re.compile(r"(?:^|\s)@\w{2,}")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_SHORTCODE = re.compile(r"^\s*\[/?[a-z_-]+(?:\s[^\]]*)?\].*$", re.IGNORECASE)
+# Shortcode names are lower case ("[caption]", "[/button]"); "[Engadget]" is a source.
+_SHORTCODE = re.compile(r"^\s*\[/?[a-z_-]+(?:\s[^\]]*)?\].*$")
 # Tokens a date or time is made of: numbers with separators, am/pm, zones.
 _TIME_TOKEN = re.compile(
     r"^(?:\d[\d:./\-T+]*z?|[ap]m?|gmt|utc|cet|cest|mez|mesz|[ecmp][sd]t|bst|ist|jst|kst|msk|"
