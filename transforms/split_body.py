@@ -3,11 +3,11 @@
 Many templates cut the body into several containers of the same kind so
 that adverts or embeds can sit between them (Condé Nast's
 ``body__inner-container``, ``articleBody`` blocks).  trafilatura keeps the
-container it scored best and loses the rest: on the corpora, half or
-more of such an article (recall 0.35 to 0.47 on the four pages affected).  The evidence here is structural and
-language-free: the container that holds the extracted paragraphs has a
-class signature, and other elements with exactly that signature which
-hold prose are the rest of the same body.
+container it scored best and loses the rest: on the corpora, half or more
+of such an article (recall 0.35 to 0.47 on the four pages affected).  The
+evidence here is structural and language-free: the container that holds
+the extracted paragraphs has a class signature, and other elements with
+exactly that signature which hold prose are the rest of the same body.
 
 A sibling is taken only when it reads like body text (several paragraphs,
 most words in long ones), so a template that reuses one class for menus,
