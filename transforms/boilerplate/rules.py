@@ -35,6 +35,10 @@ LABEL_CATEGORIES = frozenset({"related", "navigation", "newsletter", "advert"})
 _SEPARATOR = re.compile(r"\s*(?::|：|\s[-–—|»>]+)\s+")
 
 
+def fold(text: str) -> str:
+    """NFKC, case-folded, runs of space folded; punctuation kept."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
 
 def normalise(line: str) -> str:
     text = unicodedata.normalize("NFKC", line).casefold()
@@ -62,8 +66,6 @@ class RuleSet:
     labels: dict[str, Match]
     languages: tuple[str, ...]
 
-
-
     def _labelled(self, line: str) -> Match | None:
         """"Read more: <headline>", "Lea también – <headline>": a teaser label
         (from the label lists, or any related / navigation / newsletter /
@@ -74,10 +76,9 @@ class RuleSet:
         return self.labels.get(normalise(line[:match.start()]))
 
     def footer(self, line: str) -> Match | None:
-
         """A footer keyword (subscription pitch, credit line) inside the line;
         only consulted below the article's last body paragraph."""
-        raw = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
+        raw = fold(line)
         for needle, hit in self.footers:
             if needle in raw:
                 return hit
@@ -100,7 +101,7 @@ class RuleSet:
             return Match("teaser", labelled.language, labelled.rule)
         if word_count(norm) > SHORT_LINE_WORDS:
             return None  # every remaining rule is for chrome-sized lines
-        raw = " ".join(unicodedata.normalize("NFKC", line).casefold().split())
+        raw = fold(line)
         for pattern, hit in self.patterns:
             if pattern.fullmatch(norm) or pattern.fullmatch(raw):
                 return hit
@@ -119,52 +120,39 @@ def _load_file(path: Path) -> dict:
         return json.load(handle)
 
 
+def _entries(doc: dict, section: str, extra: tuple[str, ...] = ()):
+    """(category, string, Match) for every string of a rule document's
+    ``section`` (and of the ``phrases`` categories named in ``extra``)."""
+    lang = doc["language"]
+    groups = list(doc.get(section, {}).items()) + [
+        (c, v) for c, v in doc.get("phrases", {}).items() if c in extra]
+    for category, items in groups:
+        for item in items:
+            yield item, Match(category, lang, item)
+
+
 def build(documents: list[dict]) -> RuleSet:
     """A RuleSet from rule documents (the parsed JSON files)."""
     phrases: dict[str, Match] = {}
-    prefixes, contains, patterns, footers, languages = [], [], [], [], []
     labels: dict[str, Match] = {}
-
-
+    prefixes, contains, patterns, footers = [], [], [], []
     for doc in documents:
-        lang = doc["language"]
-        languages.append(lang)
-        for category, items in doc.get("phrases", {}).items():
-            for item in items:
-                key = normalise(item)
-                if key:
-                    phrases.setdefault(key, Match(category, lang, item))
-        for category, items in doc.get("prefixes", {}).items():
-            for item in items:
-                # Prefixes keep their punctuation: "Foto:" must not match "Fotos".
-                key = " ".join(unicodedata.normalize("NFKC", item).casefold().split())
-                if key:
-                    prefixes.append((key, Match(category, lang, item)))
-
-        for category, items in doc.get("contains", {}).items():
-            for item in items:
-                contains.append((unicodedata.normalize("NFKC", item).casefold(),
-                                 Match(category, lang, item)))
-        for category, items in list(doc.get("labels", {}).items()) + [
-                (c, v) for c, v in doc.get("phrases", {}).items() if c in LABEL_CATEGORIES]:
-            for item in items:
-                key = normalise(item)
-                if key:
-                    labels.setdefault(key, Match(category, lang, item))
-        for category, items in doc.get("footer", {}).items():
-
-            for item in items:
-                footers.append((unicodedata.normalize("NFKC", item).casefold(),
-                                Match(category, lang, item)))
-        for category, items in doc.get("patterns", {}).items():
-
-            for item in items:
-                patterns.append((re.compile(item, re.UNICODE), Match(category, lang, item)))
+        for item, hit in _entries(doc, "phrases"):
+            if normalise(item):
+                phrases.setdefault(normalise(item), hit)
+        for item, hit in _entries(doc, "labels", extra=tuple(LABEL_CATEGORIES)):
+            if normalise(item):
+                labels.setdefault(normalise(item), hit)
+        # Prefixes keep their punctuation: "Foto:" must not match "Fotos".
+        prefixes += [(fold(item), hit) for item, hit in _entries(doc, "prefixes") if fold(item)]
+        contains += [(fold(item), hit) for item, hit in _entries(doc, "contains")]
+        footers += [(fold(item), hit) for item, hit in _entries(doc, "footer")]
+        patterns += [(re.compile(item, re.UNICODE), hit)
+                     for item, hit in _entries(doc, "patterns")]
     prefixes.sort(key=lambda p: -len(p[0]))
+    languages = tuple(sorted({doc["language"] for doc in documents}))
     return RuleSet(phrases, tuple(prefixes), tuple(contains), tuple(patterns), tuple(footers),
-                   labels, tuple(sorted(set(languages))))
-
-
+                   labels, languages)
 
 
 def load_default_rules() -> RuleSet:
