@@ -21,12 +21,16 @@ RUNTIME = [
     "brotli==1.2.1",
     "protego==0.7.0",
     "charset-normalizer==3.5.3",
+    # Parser-level defence against XML entity attacks (billion laughs, XXE).
+    "defusedxml==0.7.1",
 ]
 
 DEV = [
     "pytest==9.2.0",
     "ruff==0.17.5",
     "duckdb==2.0.0",
+    # Property-based tests of every hostile-input boundary.
+    "hypothesis==6.170.17",
 ]
 
 setup(

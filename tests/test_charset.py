@@ -4,7 +4,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from transforms.http.charset import decode, sanitize
+from transforms.http.charset import decode
+from transforms.text import sanitize
 
 SLOVAK = "Vaša e-mailová adresa nebude zverejnená. Ďalšie články o ľuďoch."
 RUSSIAN = "Москва заявила о полном контроле над Курской областью. " * 5

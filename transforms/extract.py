@@ -23,9 +23,8 @@ from trafilatura.utils import load_html
 from schemas import Article, DeadLetter, Page, RemovedLine
 from transforms import outcomes
 from transforms.boilerplate.markup import chrome_by_markup
-from transforms.http.charset import sanitize
 from transforms.split_body import rejoin
-from transforms.text import join_paragraphs, paragraphs, word_count
+from transforms.text import join_paragraphs, paragraphs, sanitize, word_count
 from transforms.urls import source_of
 
 STAGE = "extract"

@@ -34,11 +34,11 @@ from transforms.feed_state import (
     deferred,
 )
 from transforms.http.async_dofn import AsyncIODoFn
-from transforms.http.charset import sanitize
 from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
 from transforms.http.guard import ALLOWED_SCHEMES
 from transforms.http.settings import FetchSettings
+from transforms.text import sanitize
 from transforms.urls import article_id
 
 STAGE = "feed"

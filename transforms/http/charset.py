@@ -12,9 +12,10 @@ import re
 
 import charset_normalizer
 
+from transforms.text import sanitize
+
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9._:-]+)""", re.IGNORECASE)
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
@@ -38,11 +39,6 @@ def _codec(name: str | None) -> str | None:
     if info.name in ("latin-1", "iso8859-1", "ascii"):
         return "cp1252"
     return info.name
-
-
-def sanitize(text: str) -> str:
-    """Drop characters that must not reach Parquet or downstream readers."""
-    return _UNSAFE.sub("", text)
 
 
 def sniff_charset(body: bytes, header_charset: str | None) -> str:
