@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import queue
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
@@ -31,12 +32,44 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.http.loop import LoopThread
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # identity: one entry per submitted item
 class _InFlight:
     future: concurrent.futures.Future
     item: Any
     window: Any
     timestamp: Any
+
+
+class _Bundle:
+    """The work items one bundle has in flight.
+
+    Each finished future puts itself on ``finished`` from its own done
+    callback, exactly once, so no item can be missed however its finish
+    interleaves with collection, and collecting costs O(1) per item.
+    """
+
+    def __init__(self) -> None:
+        self.finished: queue.SimpleQueue[_InFlight] = queue.SimpleQueue()
+        self.in_flight: set[_InFlight] = set()
+
+    def add(self, entry: _InFlight) -> None:
+        self.in_flight.add(entry)
+        entry.future.add_done_callback(lambda _: self.finished.put(entry))
+
+    def next_finished(self, block: bool) -> _InFlight | None:
+        if not self.in_flight:
+            return None
+        try:
+            entry = self.finished.get(block=block)
+        except queue.Empty:
+            return None
+        self.in_flight.discard(entry)
+        return entry
+
+    def cancel(self) -> None:
+        for entry in self.in_flight:
+            entry.future.cancel()
+        self.in_flight.clear()
 
 
 class AsyncIODoFn(beam.DoFn):
@@ -50,7 +83,7 @@ class AsyncIODoFn(beam.DoFn):
         self.max_in_flight = max(1, max_in_flight)
         self._loop: LoopThread | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._pending: list[_InFlight] = []
+        self._bundle: _Bundle | None = None
 
     # Lifecycle --------------------------------------------------------------
     def setup(self) -> None:
@@ -58,10 +91,16 @@ class AsyncIODoFn(beam.DoFn):
         self._loop.run(self._open())
 
     async def _open(self) -> None:
-        self._slots = asyncio.Semaphore(self.max_in_flight)
+        await self._new_slots()
         await self.open()
 
+    async def _new_slots(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+
     def teardown(self) -> None:
+        if self._bundle is not None:
+            self._bundle.cancel()
+            self._bundle = None
         if self._loop is not None:
             try:
                 self._loop.run(self.close(), timeout=30)
@@ -91,19 +130,27 @@ class AsyncIODoFn(beam.DoFn):
 
     # Beam callbacks ----------------------------------------------------------
     def start_bundle(self) -> None:
-        self._pending = []
+        if self._bundle is not None and self._bundle.in_flight:
+            # The previous bundle failed midway (finish_bundle never ran): its
+            # items are abandoned, since the runner retries that bundle, and
+            # the slots their results held are reset.
+            self._bundle.cancel()
+            assert self._loop is not None
+            self._loop.run(self._new_slots(), timeout=30)
+        self._bundle = _Bundle()
 
     def process(self, element, window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
-        assert self._loop is not None, "setup() was not called"
+        assert self._loop is not None and self._bundle is not None, "setup() was not called"
         for item in self.work(element):
-            self._pending.append(_InFlight(self._loop.submit(self._slotted(item, timestamp)),
-                                           item, window, timestamp))
-        yield from self._collect(wait=False)
+            future = self._loop.submit(self._slotted(item, timestamp))
+            self._bundle.add(_InFlight(future, item, window, timestamp))
+        yield from self._collect(block=False)
 
     def finish_bundle(self) -> Iterator[Any]:
-        while self._pending:
-            yield from self._collect(wait=True)
+        assert self._bundle is not None
+        while self._bundle.in_flight:
+            yield from self._collect(block=True)
 
     async def _slotted(self, item: Any, timestamp: Any) -> list[Any]:
         assert self._slots is not None
@@ -115,23 +162,21 @@ class AsyncIODoFn(beam.DoFn):
         assert self._loop is not None and self._slots is not None
         self._loop.call_soon(self._slots.release)
 
-    def _collect(self, wait: bool) -> Iterator[Any]:
-        if wait and self._pending:
-            concurrent.futures.wait([p.future for p in self._pending],
-                                    return_when=concurrent.futures.FIRST_COMPLETED)
-        done = [p for p in self._pending if p.future.done()]
-        if not done:
-            return
-        self._pending = [p for p in self._pending if not p.future.done()]
-        for entry in done:
+    def _collect(self, block: bool) -> Iterator[Any]:
+        """Emit every finished item; with ``block``, wait for at least one."""
+        assert self._bundle is not None
+        entry = self._bundle.next_finished(block)
+        while entry is not None:
             try:
                 outputs = entry.future.result()
-                self._release_slot()
-            except Exception as exc:  # noqa: BLE001 - routed to on_crash
+            except (Exception, concurrent.futures.CancelledError) as exc:  # noqa: BLE001
                 outputs = list(self.on_crash(entry.item, entry.timestamp, exc))
+            else:
+                self._release_slot()
             self.observe(entry.item, outputs)
             for out in outputs:
                 yield _in_window(out, entry)
+            entry = self._bundle.next_finished(block=False)
 
 
 def _in_window(output: Any, entry: _InFlight) -> Any:
