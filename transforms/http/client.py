@@ -24,6 +24,7 @@ from transforms.http import guard
 from transforms.http.body import ACCEPT_ENCODING, BoundedDecoder
 from transforms.http.errors import FetchError
 from transforms.http.settings import FetchSettings
+from transforms.text import one_line
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Worth another try later: the server said "not now", not "never".
@@ -141,7 +142,8 @@ class HttpClient:
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(s.allow_private_networks, self._resolve),
             limit=s.max_connections, limit_per_host=0, ttl_dns_cache=60,
-            enable_cleanup_closed=True)
+            enable_cleanup_closed=True,
+            socket_factory=guard.guarded_socket(s.allow_private_networks))
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -190,17 +192,24 @@ class HttpClient:
                              f"no complete response within {self.settings.total_timeout:g}s",
                              transient=True) from None
         except aiohttp.ClientSSLError as exc:
-            raise FetchError("tls_error", str(exc)) from None
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
+            raise FetchError("tls_error", one_line(exc, 500)) from None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, guard.Blocked) or "network guard" in str(exc):
+                raise FetchError("blocked_address", one_line(exc.os_error, 500)) from None
+            raise FetchError("connection_error", f"{type(exc).__name__}: {one_line(exc, 500)}",
+                             transient=True) from None
+        except (aiohttp.ServerDisconnectedError,
                 aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
-            raise FetchError("connection_error", f"{type(exc).__name__}: {exc}",
+            raise FetchError("connection_error", f"{type(exc).__name__}: {one_line(exc, 500)}",
                              transient=True) from None
         except aiohttp.InvalidURL as exc:
-            raise FetchError("invalid_url", f"invalid URL: {exc}") from None
+            raise FetchError("invalid_url", f"invalid URL: {one_line(exc, 500)}") from None
         except aiohttp.ClientResponseError as exc:
-            raise FetchError("bad_response", f"malformed HTTP response: {exc.message}") from None
+            raise FetchError("bad_response",
+                             f"malformed HTTP response: {one_line(exc.message, 500)}") from None
         except (aiohttp.ClientError, ValueError, UnicodeError) as exc:
-            raise FetchError("bad_response", f"{type(exc).__name__}: {exc}") from None
+            raise FetchError("bad_response",
+                             f"{type(exc).__name__}: {one_line(exc, 500)}") from None
         return dataclasses.replace(response, elapsed=time.monotonic() - started)
 
     async def _follow(self, url: str, policy: ContentPolicy,
@@ -208,14 +217,16 @@ class HttpClient:
         assert self._session is not None, "HttpClient used before open()"
         hop, seen, redirects = url, {urldefrag(url)[0]}, []
         while True:
-            guard.check_url(hop, self.settings.allow_private_networks)
-            async with self._session.get(hop, headers=headers, allow_redirects=False) as resp:
+            # The guard judges, and the session is handed, the same normalised URL.
+            checked = guard.check_url(hop, self.settings.allow_private_networks)
+            async with self._session.get(checked, headers=headers,
+                                         allow_redirects=False) as resp:
                 if resp.status in REDIRECT_STATUSES:
-                    location = resp.headers.get("Location")
+                    location = one_line(resp.headers.get("Location") or "")
                     if not location:
                         raise FetchError("bad_redirect", f"{resp.status} without Location",
                                          http_status=resp.status)
-                    target = urldefrag(urljoin(str(resp.url), location.strip()))[0]
+                    target = urldefrag(urljoin(str(resp.url), location))[0]
                     if target in seen:
                         raise FetchError("redirect_loop", f"redirect loop back to {target}",
                                          http_status=resp.status)
@@ -232,12 +243,16 @@ class HttpClient:
     async def _read(self, url: str, hop: str, resp: aiohttp.ClientResponse,
                     policy: ContentPolicy, redirects: tuple[str, ...]) -> Response:
         s = self.settings
-        head = {k.lower(): v for k, v in resp.headers.items()}
+        # Every value a server controls is made safe where it enters: header
+        # bytes that are not UTF-8 arrive as lone surrogates, and reason
+        # phrases can carry controls and terminal escapes.
+        head = {one_line(k).lower(): one_line(v, 4096) for k, v in resp.headers.items()}
         if resp.status == 304:
             return Response(url, hop, 304, head, b"", "", None, redirects)
         if resp.status >= 400 or resp.status < 200:
+            reason = one_line(resp.reason or "", 200)
             raise FetchError(
-                f"http_{resp.status}", f"HTTP {resp.status} {resp.reason or ''}".strip(),
+                f"http_{resp.status}", f"HTTP {resp.status} {reason}".strip(),
                 http_status=resp.status, transient=resp.status in TRANSIENT_STATUSES,
                 retry_after=parse_retry_after(head.get("retry-after"), time.time()))
         media, charset = _media_type(head.get("content-type"))

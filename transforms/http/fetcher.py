@@ -44,6 +44,12 @@ class Fetcher:
         await self._client.close()
 
     async def page(self, url: str, shard: int = 0) -> Response:
+        # The guard first: a refused URL is reported as refused, and its
+        # host's robots.txt is never requested.
+        try:
+            guard.check_url(url, self.settings.allow_private_networks)
+        except guard.Refused as exc:
+            raise FetchError(exc.error_type, str(exc)) from None
         origin = origin_of(url)
         gate = self._politeness.gate(origin, shard)
         if self.settings.respect_robots:

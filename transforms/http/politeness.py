@@ -17,6 +17,7 @@ import time
 from typing import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
+import yarl
 from protego import Protego
 
 from transforms.http.errors import FetchError
@@ -27,10 +28,17 @@ PAUSE_CAP = 10.0  # longest a Retry-After pauses the whole host shard
 
 
 def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+    """scheme://host:port as the HTTP client sees it (yarl's normalised host,
+    so ``ＥＸＡＭＰＬＥ.com`` and ``example.com`` share one gate); never raises."""
+    try:
+        parsed = yarl.URL(url)
+        scheme, host = (parsed.scheme or "").lower(), (parsed.raw_host or "").lower()
+        port = parsed.port or 0
+    except (ValueError, TypeError, UnicodeError):
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), 0
+    port = port or {"http": 80, "https": 443}.get(scheme, 0)
+    return f"{scheme}://{host}:{port}"
 
 
 class HostGate:
