@@ -58,3 +58,13 @@ def test_broken_bytes_never_break_pyarrow():
 
 def test_sanitize_removes_lone_surrogates_and_controls():
     assert sanitize("a\ud800b\x00c\x07d\ne\tf") == "abcd\ne\tf"
+
+
+@pytest.mark.parametrize("declared", ["idna", "punycode", "undefined", "unicode_escape",
+                                      "raw-unicode-escape", "utf-7", "rot13", "base64",
+                                      "no-such-codec", "utf-8\x00", "\xff"])
+def test_a_pseudo_or_unknown_codec_falls_back_to_detection(declared):
+    body = "<html><body><p>Größere Änderungen \\u003cscript\\u003e</p></body></html>".encode()
+    text, codec = decode(body, declared)
+    assert "Größere Änderungen" in text and "\\u003cscript" in text
+    assert codec not in ("idna", "punycode", "unicode-escape", "raw-unicode-escape")

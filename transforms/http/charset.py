@@ -19,8 +19,10 @@ _META_CHARSET = re.compile(
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))
-# Codecs a hostile page could name to smuggle markup past text filters.
-_REFUSED_CODECS = {"utf-7", "utf_7", "u7", "unicode-1-1-utf-7"}
+# Codecs a hostile page could name to smuggle markup past text filters
+# (UTF-7), or that turn escape sequences in the text into characters.
+_REFUSED_CODECS = {"utf-7", "utf_7", "u7", "unicode-1-1-utf-7", "unicode-escape",
+                   "raw-unicode-escape", "unicode_escape", "raw_unicode_escape"}
 
 
 def _codec(name: str | None) -> str | None:
@@ -31,9 +33,15 @@ def _codec(name: str | None) -> str | None:
         return None
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or a name with a NUL in it
         return None
     if info.name in _REFUSED_CODECS or not getattr(info, "_is_text_encoding", True):
+        return None
+    try:
+        # Pseudo-codecs (idna, punycode, undefined) cannot decode arbitrary
+        # bytes with replacement; a page naming one falls back to detection.
+        b"<p>\xff\x80</p>".decode(info.name, errors="replace")
+    except (UnicodeError, LookupError, TypeError, ValueError):
         return None
     # Browsers decode "iso-8859-1" and "ascii" as windows-1252 (WHATWG).
     if info.name in ("latin-1", "iso8859-1", "ascii"):
