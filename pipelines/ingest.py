@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import summary
-from pipelines.launcher import UsageError, feeds_and_output, start
+from pipelines.launcher import feeds_and_output, lock_state, start
 from pipelines.options import NewsbeamOptions
 from schemas import FeedState
 from transforms.boilerplate.evidence import SiteStatsStore
@@ -32,6 +32,8 @@ from transforms.feeds import ReadFeeds
 from transforms.fetch import FetchPages
 from transforms.language import DetectLanguage
 from transforms.parquet import ARTICLES, ERRORS, WriteParquet
+from transforms.rows import CheckRows
+from transforms.state_dir import StateLock
 
 _LOG = logging.getLogger("newsbeam")
 
@@ -67,18 +69,20 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     locations = p | "FeedLocations" >> beam.Create(sorted(set(feeds)))
     entries, feed_dead, feed_states = locations | "ReadFeeds" >> ReadFeeds(
         settings, fetched_at, states, opts.schedule())
-    unique = entries | "DedupEntries" >> DedupEntries()
+    unique, dedup_dead = entries | "DedupEntries" >> DedupEntries()
     pages, fetch_dead = unique | "FetchPages" >> FetchPages(settings, opts.max_in_flight)
-    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
+    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles(opts.extract_limits())
     cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(
         state_dir=opts.state_directory(), run_tag=tag)
     # Cleaning is grouped per site; spreading the articles out again lets
     # every worker share the per-article work that follows.
-    articles = (cleaned
-                | "SpreadArticles" >> beam.Reshuffle()
-                | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars))
+    detected, language_dead = (cleaned
+                               | "SpreadArticles" >> beam.Reshuffle()
+                               | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars))
+    articles, unwritable = detected | "CheckArticles" >> CheckRows(ARTICLES)
 
-    dead = ((feed_dead, fetch_dead, extract_dead, clean_dead)
+    dead = ((feed_dead, dedup_dead, fetch_dead, extract_dead, clean_dead, language_dead,
+             unwritable)
             | "AllDeadLetters" >> beam.Flatten())
     article_files = articles | "WriteArticles" >> WriteParquet(
         ARTICLES, FileSystems.join(opts.output, "articles"), tag, opts.num_shards)
@@ -88,13 +92,10 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     return Outputs(articles, dead, article_files, error_files)
 
 
-def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
+def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
     options = PipelineOptions(list(argv))
-    try:
-        options.view_as(NewsbeamOptions).fetched_at_time()
-    except ValueError as exc:
-        raise UsageError(f"--fetched-at: {exc}") from None
-    return options, feeds_and_output(options)
+    feeds = feeds_and_output(options)
+    return options, feeds, lock_state(options, "ingest")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +104,14 @@ def run(argv: Sequence[str] | None = None) -> int:
                      "Parquet.", argv, prepare)
     if isinstance(prepared, int):
         return prepared
-    options, feeds = prepared
+    options, feeds, lock = prepared
+    try:
+        return _ingest(options, feeds)
+    finally:
+        lock.release()
+
+
+def _ingest(options: PipelineOptions, feeds: list[str]) -> int:
     opts = options.view_as(NewsbeamOptions)
     fetched_at = opts.fetched_at_time()
     store = FeedStateStore(opts.state_directory())

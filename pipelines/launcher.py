@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import NewsbeamOptions, help_text
 from transforms.feed_list import FeedListError, load_feed_list
+from transforms.state_dir import StateBusy, StateLock
 
 T = TypeVar("T")
 
@@ -39,9 +40,31 @@ def check_output(output: str | None) -> None:
             FileSystems.mkdirs(path)
 
 
-def feeds_and_output(options: PipelineOptions) -> list[str]:
-    """The feed locations, once the feed list and the output are known good."""
+def check_values(options: PipelineOptions) -> None:
+    """Refuse bad numeric flags and a bad ``--fetched-at`` before any work."""
     opts = options.view_as(NewsbeamOptions)
+    problems = opts.problems()
+    try:
+        opts.fetched_at_time()
+    except ValueError as exc:
+        problems.append(f"--fetched-at: {exc}")
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+def lock_state(options: PipelineOptions, command: str) -> StateLock:
+    """Hold the state directory for this run, or exit 2 if another run has it."""
+    opts = options.view_as(NewsbeamOptions)
+    try:
+        return StateLock(opts.state_directory(), command).acquire(opts.lock_timeout)
+    except StateBusy as exc:
+        raise UsageError(str(exc)) from None
+
+
+def feeds_and_output(options: PipelineOptions) -> list[str]:
+    """The feed locations, once the flags, the feed list and the output are known good."""
+    opts = options.view_as(NewsbeamOptions)
+    check_values(options)
     if not opts.feeds:
         raise UsageError("--feeds is required")
     try:

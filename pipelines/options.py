@@ -6,14 +6,36 @@ on workers from their ``dest`` names (underscores), and users type dashes.
 from __future__ import annotations
 
 import argparse
+import math
 from datetime import UTC, datetime, timedelta
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.extract import ExtractLimits
 from transforms.feeds import Schedule
 from transforms.http.settings import DEFAULT_USER_AGENT, FetchSettings
 from transforms.language import DEFAULT_SAMPLE_CHARS
+
+DAY = 24 * 3600.0
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+TEN_YEARS_HOURS = 10 * 365 * 24.0
+# Allowed ranges of the numeric flags, inclusive.  Zero or negative limits,
+# NaN and absurd values are refused at launch with exit status 2, before
+# they can become hangs or overflows deep inside a worker.
+LIMITS: dict[str, tuple[float, float]] = {
+    "connect-timeout": (0.001, DAY), "read-timeout": (0.001, DAY),
+    "total-timeout": (0.001, DAY), "max-bytes": (1, 2**40),
+    "max-decoded-bytes": (1, 2**40), "max-redirects": (0, 100),
+    "max-in-flight": (1, 100_000), "max-attempts": (1, 1000),
+    "retry-budget": (0, DAY), "per-host-concurrency": (1, 100_000),
+    "per-host-interval": (0, DAY), "max-crawl-delay": (0, DAY),
+    "host-shards": (1, 100_000), "revalidate-after": (0, TEN_YEARS_HOURS),
+    "language-sample-chars": (0, 2**31 - 1), "num-shards": (1, 100_000),
+    "poll-interval": (0.001, DAY), "window": (0.001, 30 * DAY),
+    "seen-ttl": (0.001, TEN_YEARS_HOURS), "lock-timeout": (0, DAY),
+    "max-page-elements": (100, 100_000_000), "extraction-timeout": (0, DAY),
+}
 
 
 def _flag(parser, name: str, **kwargs) -> None:
@@ -27,6 +49,7 @@ class NewsbeamOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         defaults = FetchSettings()
+        limits = ExtractLimits()
         _flag(parser, "feeds", default=None,
               help="Feed list: a text file of feed URLs or paths (one per line, '#' "
                    "comments), an OPML file, a local feed file, or one feed URL. Required.")
@@ -78,6 +101,9 @@ class NewsbeamOptions(PipelineOptions):
         _flag(parser, "state-dir", default=None,
               help="Where feed validators (ETag, Last-Modified), body hashes, schedule and "
                    "health are kept between runs (default: OUTPUT/_state).")
+        _flag(parser, "lock-timeout", type=float, default=0.0,
+              help="Seconds to wait for the state directory when another run holds it; "
+                   "0 refuses at once with exit status 2 (default: %(default)s).")
         _flag(parser, "revalidate-after", type=float, default=24.0,
               help="Hours after which a feed is fetched in full even if it answers 304, "
                    "guarding against servers whose validators go stale "
@@ -85,6 +111,14 @@ class NewsbeamOptions(PipelineOptions):
         _flag(parser, "fetched-at", default=None,
               help="ISO-8601 time recorded as fetched_at for this run; reruns with the same "
                    "value rewrite identical files (default: the launch time, UTC).")
+        _flag(parser, "max-page-elements", type=int, default=limits.max_elements,
+              help="Largest page extracted, in HTML elements; a bigger page becomes a "
+                   "too_complex dead letter and the feed's own text stands in. Real news "
+                   "pages have at most about 10,000 (default: %(default)s).")
+        _flag(parser, "extraction-timeout", type=float, default=limits.cpu_seconds,
+              help="CPU seconds trafilatura may spend on one page before it becomes an "
+                   "extraction_timeout dead letter and the feed's own text stands in; 0 for "
+                   "no limit (default: %(default)s).")
         _flag(parser, "language-sample-chars", type=int, default=DEFAULT_SAMPLE_CHARS,
               help="Characters of each article given to langdetect, 0 for all "
                    "(default: %(default)s).")
@@ -100,6 +134,17 @@ class NewsbeamOptions(PipelineOptions):
               help="stream: hours an article id is remembered after the last feed that "
                    "listed it dropped it (default: %(default)s).")
 
+    def problems(self) -> list[str]:
+        """What is wrong with the numeric flags, for an exit-2 message."""
+        found = []
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name.replace("-", "_"), None)
+            if value is None:
+                continue
+            if not math.isfinite(value) or not low <= value <= high:
+                found.append(f"--{name} must be between {low:g} and {high:g}, not {value!r}")
+        return found
+
     def fetch_settings(self) -> FetchSettings:
         return FetchSettings(
             user_agent=self.user_agent, connect_timeout=self.connect_timeout,
@@ -113,6 +158,10 @@ class NewsbeamOptions(PipelineOptions):
             respect_robots=not self.ignore_robots,
             host_shards=1 if self.per_host_interval > 0 else self.host_shards)
 
+    def extract_limits(self) -> ExtractLimits:
+        return ExtractLimits(max_elements=self.max_page_elements,
+                             cpu_seconds=self.extraction_timeout)
+
     def state_directory(self) -> str:
         return self.state_dir or FileSystems.join(self.output, "_state")
 
@@ -120,13 +169,25 @@ class NewsbeamOptions(PipelineOptions):
         return Schedule(revalidate_after=timedelta(hours=self.revalidate_after))
 
     def fetched_at_time(self, now: datetime | None = None) -> datetime:
-        """The run's fetch time: ``--fetched-at`` or ``now``, in UTC, to the second."""
-        if self.fetched_at:
-            when = datetime.fromisoformat(self.fetched_at.replace("Z", "+00:00"))
+        """The run's fetch time: ``--fetched-at`` or ``now``, in UTC, to the second.
+
+        Raises ValueError for a time that is not ISO-8601, or outside the
+        years 1970 to 9998 once in UTC (a day later must still be a date:
+        schedules add up to 24 hours to it).
+        """
+        if not self.fetched_at:
+            return (now or datetime.now(UTC)).replace(microsecond=0)
+        try:
+            when = datetime.fromisoformat(self.fetched_at.strip().replace("Z", "+00:00"))
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            return when.astimezone(UTC)
-        return (now or datetime.now(UTC)).replace(microsecond=0)
+            when = when.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{self.fetched_at!r} is out of range once in UTC") from None
+        if not FIRST_YEAR <= when.year <= LAST_YEAR:
+            raise ValueError(f"{self.fetched_at!r} is outside the years "
+                             f"{FIRST_YEAR}-{LAST_YEAR}")
+        return when
 
 
 def help_text(prog: str, description: str) -> str:

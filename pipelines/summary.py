@@ -17,6 +17,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from schemas import FeedState
 from transforms.feed_state import DEFERRED, FAILED, FETCHED, NOT_MODIFIED, UNCHANGED
 from transforms.outcomes import NAMESPACE
+from transforms.state_dir import atomic_write
+from transforms.text import printable
 
 SUMMARY_FILE = "run_summary.json"
 FEED_OUTCOMES = (FETCHED, NOT_MODIFIED, UNCHANGED, FAILED, DEFERRED)
@@ -106,14 +108,11 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"Parquet: {out['articles']} ({report['files']['articles']} files), "
                  f"{out['errors']} ({report['files']['errors']} files)")
     lines.append(f"Summary: {out['summary']}")
-    return "\n".join(lines)
+    # URLs and errors quote feeds and servers: nothing may drive the terminal.
+    return printable("\n".join(lines))
 
 
 def save(report: dict[str, Any], output: str) -> str:
     """Write the report next to the data, replacing the previous one atomically."""
     path = FileSystems.join(output, SUMMARY_FILE)
-    temporary = FileSystems.join(output, f".{SUMMARY_FILE}.tmp")
-    with FileSystems.create(temporary) as handle:
-        handle.write(json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8"))
-    FileSystems.rename([temporary], [path])
-    return path
+    return atomic_write(path, json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8"))

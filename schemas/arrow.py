@@ -45,6 +45,9 @@ ARTICLE_SCHEMA = pa.schema(
         ),
         pa.field("content_hash", pa.string(), nullable=False),
         pa.field("schema_version", pa.int16(), nullable=False),
+        # New columns go last, so readers that match columns by position
+        # still read older files (README, "Reading several schema versions").
+        pa.field("feed_urls", pa.list_(pa.string()), nullable=False),
     ],
     metadata={"newsbeam.dataset": "articles"},
 )

@@ -12,7 +12,8 @@ from datetime import datetime
 
 # Bumped whenever a column is added, removed or changes meaning, so that
 # readers of a lake that holds several generations can tell them apart.
-SCHEMA_VERSION = 1
+# 2: ``feed_urls``, every feed that listed the article.
+SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,8 @@ class FeedEntry:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     feed_title: str | None = None
+    # Every feed that listed this entry (set by dedup, which merges the copies).
+    feed_urls: tuple[str, ...] = ()
 
     @property
     def fallback_html(self) -> str | None:
@@ -85,6 +88,7 @@ class Article:
     boilerplate_removed: tuple[RemovedLine, ...] = ()
     content_hash: str = ""
     schema_version: int = SCHEMA_VERSION
+    feed_urls: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

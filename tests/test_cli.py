@@ -165,3 +165,48 @@ def test_stream_help_and_console_script(tmp_path):
                              "--output", str(tmp_path)], capture_output=True, text=True,
                             cwd=REPO)
     assert result.returncode == 2 and "feeds file not found" in result.stderr
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--max-bytes", "-1"), ("--max-in-flight", "0"), ("--connect-timeout", "-5"),
+    ("--read-timeout", "nan"), ("--total-timeout", "inf"), ("--max-attempts", "0"),
+    ("--num-shards", "0"), ("--host-shards", "0"), ("--revalidate-after", "1e12"),
+    ("--fetched-at", "9999-12-31T23:59:59-05:00"), ("--fetched-at", "yesterday"),
+    ("--fetched-at", "0001-01-01T00:00:00Z"),
+])
+def test_bad_values_exit_2_with_a_message_and_no_traceback(tmp_path, flag, value):
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://example.invalid/feed\n")
+    result = run_cli("--feeds", str(feeds), "--output", str(tmp_path / "o"), f"{flag}={value}")
+    assert result.returncode == 2, result.stderr
+    assert flag in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_second_run_on_a_held_state_directory_exits_2(tmp_path):
+    from transforms.state_dir import StateLock
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://example.invalid/feed\n")
+    with StateLock(str(tmp_path / "o" / "_state"), "test"):
+        result = run_cli("--feeds", str(feeds), "--output", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "is in use by newsbeam test" in result.stderr
+
+
+def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
+    """flock dies with its holder: kill -9 leaves no stale lock behind."""
+    from transforms.state_dir import StateLock
+    state = tmp_path / "_state"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from transforms.state_dir import StateLock; "
+         f"StateLock({str(state)!r}, 'holder').acquire(); print('held', flush=True); "
+         "time.sleep(60)"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Exception, match="in use by newsbeam holder"):
+            StateLock(str(state), "second").acquire()
+        holder.kill()
+        holder.wait(10)
+        StateLock(str(state), "third").acquire(timeout=5).release()
+    finally:
+        holder.kill()
+        holder.wait(10)

@@ -29,11 +29,24 @@ def entry(feed: str, **fields) -> FeedEntry:
 def test_dedup_keeps_one_entry_per_id_deterministically():
     copies = [entry("https://x.example/world"), entry("https://x.example/all"),
               entry("https://x.example/zzz", content="<p>full</p>")]
+    feeds = ("https://x.example/all", "https://x.example/world", "https://x.example/zzz")
     for order in (copies, list(reversed(copies))):
         with TestPipeline() as p:
-            out = p | beam.Create(order) | DedupEntries()
-            assert_that(out | beam.Map(lambda e: e.feed_url),
-                        equal_to(["https://x.example/zzz"]))
+            out, dead = p | beam.Create(order) | DedupEntries()
+            assert_that(out | beam.Map(lambda e: (e.feed_url, e.feed_urls)),
+                        equal_to([("https://x.example/zzz", feeds)]))
+            assert_that(dead, equal_to([]), label="NoDeadLetters")
+
+
+def test_a_site_group_with_one_poisoned_article_cleans_the_others():
+    raw = "\n\n".join([*BODY, "Zdieľaj tento článok"])
+    poisoned = article(None, id="p")  # text None: the engine raises on it
+    group = ("x.example", [article(raw, id="a"), poisoned, article(raw, id="c")])
+    main, tagged = drive(CleanSiteFn(None, None, None), [group], with_window=False)
+    assert sorted(a.id for a in main) == ["a", "c"]
+    assert all(a.text == "\n\n".join(BODY) for a in main)
+    (dead,) = tagged[DEAD_LETTERS]
+    assert (dead.stage, dead.error_type, dead.article_id) == ("clean", "internal_error", "p")
 
 
 def article(text: str, title: str = HEADLINE, id: str = "a", source: str = "x.example",

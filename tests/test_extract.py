@@ -14,6 +14,7 @@ from transforms.extract import (
     TRAFILATURA,
     ExtractArticleFn,
     ExtractArticles,
+    ExtractLimits,
     extract,
     html_fragment_text,
 )
@@ -130,3 +131,43 @@ def test_text_and_metadata_come_out_composed_nfc():
                               html=decomposed, http_status=200))
     assert "geprüft" in article.text and "\u0308" not in article.text
     assert article.sitename == "Coast Tímes"
+
+
+FEED_TEXT = ("<p>The harbour reopened on Monday after three days of closure, the port "
+             "authority said, as crews finished clearing debris left by the storm.</p>")
+
+
+def flat_page(paragraphs: int) -> str:
+    return ("<html><body><article>"
+            + "".join(f"<p>Paragraph {i} of a page built to be too big.</p>"
+                      for i in range(paragraphs)) + "</article></body></html>")
+
+
+def test_a_page_over_the_element_cap_is_too_complex_and_the_feed_text_stands_in():
+    page = Page(entry=entry(content=FEED_TEXT), html=flat_page(3000),
+                final_url="https://coast.example/harbour")
+    article, problem = extract(page, ExtractLimits(max_elements=1000))
+    assert problem[0] == "too_complex" and "1000 elements" in problem[1]
+    assert article.extraction_method == FEED_CONTENT
+    assert article.text.startswith("The harbour reopened on Monday")
+
+
+def test_extraction_over_its_cpu_budget_times_out_and_the_feed_text_stands_in():
+    page = Page(entry=entry(content=FEED_TEXT), html=flat_page(20_000),
+                final_url="https://coast.example/harbour")
+    main, tagged = drive(ExtractArticleFn(ExtractLimits(cpu_seconds=0.05)), [page],
+                         with_window=False)
+    (article,) = main
+    assert article.extraction_method == FEED_CONTENT
+    (dead,) = tagged[DEAD_LETTERS]
+    assert (dead.stage, dead.error_type) == ("extract", "extraction_timeout")
+
+
+def test_a_bug_after_trafilatura_becomes_an_internal_error_not_a_failed_bundle():
+    bad = Page(entry=entry(id="bad", tags=(5,)), html=PAGE,  # a tag of the wrong type
+               final_url="https://coast.example/bad")
+    good = Page(entry=entry(), html=PAGE, final_url="https://coast.example/harbour")
+    main, tagged = drive(ExtractArticleFn(), [bad, good], with_window=False)
+    assert [a.id for a in main] == ["id1"]
+    (dead,) = tagged[DEAD_LETTERS]
+    assert (dead.error_type, dead.article_id) == ("internal_error", "bad")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pyarrow.dataset as ds
 import pytest
 
+from schemas import SCHEMA_VERSION
 from tests.conftest import FETCHED_AT_FLAG, run_cli
 from tests.site.seed_site import ARTICLE_PATH, CHROME, CHROME_LANGUAGES, VARIANTS, seed_article
 
@@ -47,5 +48,5 @@ def test_every_seed_row_is_complete(rows):
         assert row["source"].startswith("127.0.0.1:")
         assert row["published_at"] is not None and row["authors"] == ["Redakcia"]
         assert row["fetched_at"].isoformat() == "2026-11-25T12:00:00+00:00"
-        assert row["schema_version"] == 1 and len(row["content_hash"]) == 64
+        assert row["schema_version"] == SCHEMA_VERSION and len(row["content_hash"]) == 64
         assert row["word_count"] > 0 and row["ingest_date"] == "2026-11-25"

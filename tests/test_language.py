@@ -1,6 +1,8 @@
 """Language detection: deterministic, ISO 639-1, 'und' when unsure."""
 from __future__ import annotations
 
+import dataclasses
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -18,6 +20,7 @@ from transforms.language import (
     new_factory,
     sample,
 )
+from transforms.outcomes import DEAD_LETTERS
 
 TEXTS = {
     "en": "The government announced on Tuesday that it would raise the minimum wage next year.",
@@ -80,6 +83,17 @@ def test_dofn_directly():
 
 def test_composite():
     with TestPipeline() as p:
-        out = (p | beam.Create([article(i, TEXTS[k]) for i, k in enumerate(sorted(TEXTS))])
-               | DetectLanguage())
+        out, dead = (p | beam.Create([article(i, TEXTS[k]) for i, k in enumerate(sorted(TEXTS))])
+                     | DetectLanguage())
         assert_that(out | beam.Map(lambda a: a.language), equal_to(sorted(TEXTS)))
+        assert_that(dead, equal_to([]), label="NoDeadLetters")
+
+
+def test_an_article_that_breaks_detection_becomes_a_dead_letter_and_the_rest_go_on():
+    broken = dataclasses.replace(article(9, TEXTS["de"]), text=None)  # a bug upstream
+    main, tagged = drive(DetectLanguageFn(), [article(1, TEXTS["de"]), broken,
+                                              article(2, TEXTS["fr"])], with_window=False)
+    assert [a.language for a in main] == ["de", "fr"]
+    (dead,) = tagged[DEAD_LETTERS]
+    assert (dead.stage, dead.error_type, dead.article_id) == ("language", "internal_error", "id9")
+    assert dead.message.startswith("TypeError")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
@@ -28,6 +29,7 @@ from transforms.boilerplate.rules import RuleSet, load_default_rules
 from transforms.text import join_paragraphs, word_count
 
 STAGE = "clean"
+_LOG = logging.getLogger(__name__)
 
 
 def content_hash(text: str) -> str:
@@ -91,11 +93,33 @@ class CleanSiteFn(beam.DoFn):
         self._rules = self._given_rules or load_default_rules()
         self._store = SiteStatsStore(self._state_dir) if self._state_dir else None
 
+    def _history(self, source: str) -> SiteStats | None:
+        if self._store is None:
+            return None
+        try:
+            return self._store.load(source)
+        except (ValueError, KeyError, TypeError) as exc:
+            # Unreadable stats only weaken the evidence; they are rebuilt
+            # from this run's articles and rewritten below.
+            outcomes.count(STAGE, "site_stats_unreadable")
+            _LOG.warning("ignoring unreadable site stats of %s: %s", source, exc)
+            return None
+
     def process(self, element: tuple[str, Iterable[Article]]) -> Iterator[Any]:
         assert self._rules is not None
         source, articles = element
-        history = self._store.load(source) if self._store else None
-        cleaned, stats = clean_site(list(articles), self._rules, history)
+        history = self._history(source)
+        rules = self._rules
+        # One article that breaks the engine becomes a dead letter; the rest
+        # of its site is cleaned with the evidence of the others.
+        result, _, failed = outcomes.isolate(
+            lambda batch: clean_site(batch, rules, history), list(articles))
+        for article, exc in failed:
+            outcomes.count(STAGE, outcomes.INTERNAL_ERROR)
+            yield outcomes.internal_error(STAGE, article, exc)
+        if result is None:
+            return
+        cleaned, stats = result
         if self._store is not None:
             pending = self._store.pending_dir(self._run_tag) if self._run_tag else None
             self._store.write(stats, pending)

@@ -10,7 +10,6 @@ to tell the user what was committed.
 """
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Iterable, Iterator
 
@@ -20,17 +19,11 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import FeedState
 from transforms.feed_state import FeedStateStore
 from transforms.parquet import WrittenFile, window_tag, write_ids
+from transforms.state_dir import atomic_write_json
 
 COMMITS = "commits"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SEEN = "seen"
-
-
-def _atomic_json(path: str, payload: Any) -> None:
-    temporary = f"{path}.tmp"
-    with FileSystems.create(temporary) as handle:
-        handle.write(json.dumps(payload, indent=1, sort_keys=True).encode("utf-8"))
-    FileSystems.rename([temporary], [path])
 
 
 class _CommitWindowFn(beam.DoFn):
@@ -64,7 +57,7 @@ class _CommitWindowFn(beam.DoFn):
             "feeds_polled": len(feeds),
             "duplicates_skipped": len(seen_again),
         }
-        _atomic_json(FileSystems.join(self._state_dir, COMMITS, f"{tag}.json"), record)
+        atomic_write_json(FileSystems.join(self._state_dir, COMMITS, f"{tag}.json"), record)
         yield record
 
 

@@ -3,17 +3,20 @@
 The same story often sits in several feeds of a site (front page, section,
 author).  All copies share an id, so keeping more than one would write
 duplicate rows.  Which copy wins must not depend on arrival order, so the
-choice is by a total order on the entry's fields, not "first seen".
+choice is by a total order on the entry's fields, not "first seen".  The
+merge stays visible per entry: the winner carries ``feed_urls``, every
+feed that listed it, into its article row.
 Streaming uses a stateful, TTL-bounded variant instead (see
 ``transforms.seen``), because a global window never closes there.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Iterator
 
 import apache_beam as beam
 
-from schemas import FeedEntry
+from schemas import DeadLetter, FeedEntry
 from transforms import outcomes
 
 STAGE = "dedup"
@@ -26,20 +29,31 @@ def preference(entry: FeedEntry) -> tuple:
             entry.title or "")
 
 
+def merge_copies(copies: Iterable[FeedEntry]) -> FeedEntry:
+    """The preferred copy, carrying every feed that listed the entry."""
+    copies = list(copies)
+    feeds = sorted({feed for c in copies for feed in (c.feed_url, *c.feed_urls)})
+    return dataclasses.replace(min(copies, key=preference), feed_urls=tuple(feeds))
+
+
 class _PickOne(beam.DoFn):
+    @outcomes.guarded(STAGE, outcomes.members)
     def process(self, element: tuple[str, Iterable[FeedEntry]]) -> Iterator[FeedEntry]:
         _, copies = element
         copies = list(copies)
         if len(copies) > 1:
             outcomes.count(STAGE, "duplicates_merged", len(copies) - 1)
-        yield min(copies, key=preference)
+        yield merge_copies(copies)
 
 
 class DedupEntries(beam.PTransform):
-    """Feed entries in, one entry per article id out."""
+    """Feed entries in; one entry per article id, and dead letters, out."""
 
-    def expand(self, entries: beam.PCollection[FeedEntry]) -> beam.PCollection[FeedEntry]:
-        return (entries
-                | "KeyById" >> beam.Map(lambda entry: (entry.id, entry))
-                | "GroupById" >> beam.GroupByKey()
-                | "PickOne" >> beam.ParDo(_PickOne()))
+    def expand(self, entries: beam.PCollection[FeedEntry]
+               ) -> tuple[beam.PCollection[FeedEntry], beam.PCollection[DeadLetter]]:
+        results = (entries
+                   | "KeyById" >> beam.Map(lambda entry: (entry.id, entry))
+                   | "GroupById" >> beam.GroupByKey()
+                   | "PickOne" >> beam.ParDo(_PickOne()).with_outputs(
+                       outcomes.DEAD_LETTERS, main="entries"))
+        return results.entries, results[outcomes.DEAD_LETTERS]

@@ -19,6 +19,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import FeedState
+from transforms.state_dir import atomic_write
 
 STATES_FILE = "feeds.jsonl"
 PENDING_DIR = "pending"
@@ -179,11 +180,8 @@ class FeedStateStore:
 
     @staticmethod
     def write_lines(path: str, states: Iterable[FeedState]) -> None:
-        temporary = path + ".tmp"
         body = "".join(to_json(s) + "\n" for s in sorted(states, key=lambda s: s.url))
-        with FileSystems.create(temporary) as handle:
-            handle.write(body.encode("utf-8"))
-        FileSystems.rename([temporary], [path])
+        atomic_write(path, body.encode("utf-8"))
 
     def promote(self, run_tag: str) -> dict[str, FeedState]:
         """Merge a successful run's pending states into the current ones."""

@@ -46,6 +46,8 @@ def failed_fetch(entry: FeedEntry, exc: FetchError) -> list[Any]:
 
 
 class FetchPageFn(AsyncIODoFn):
+    stage = STAGE
+
     def __init__(self, settings: FetchSettings, max_in_flight: int = 32):
         super().__init__(max_in_flight)
         self._settings = settings

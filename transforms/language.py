@@ -16,7 +16,7 @@ import apache_beam as beam
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
-from schemas import Article
+from schemas import Article, DeadLetter
 from transforms import outcomes
 
 STAGE = "language"
@@ -77,6 +77,7 @@ class DetectLanguageFn(beam.DoFn):
     def setup(self) -> None:
         self._factory = new_factory(self._seed)
 
+    @outcomes.guarded(STAGE)
     def process(self, article: Article) -> Iterator[Article]:
         assert self._factory is not None
         language, prob = detect(self._factory, article.text, self._max_chars)
@@ -85,11 +86,15 @@ class DetectLanguageFn(beam.DoFn):
 
 
 class DetectLanguage(beam.PTransform):
-    """Articles in, articles with ``language`` and ``language_prob`` out."""
+    """Articles in; articles with ``language`` and ``language_prob``, and
+    dead letters, out."""
 
     def __init__(self, max_chars: int = DEFAULT_SAMPLE_CHARS, seed: int = 0):
         super().__init__()
         self._fn = DetectLanguageFn(max_chars, seed)
 
-    def expand(self, articles: beam.PCollection[Article]) -> beam.PCollection[Article]:
-        return articles | "Langdetect" >> beam.ParDo(self._fn)
+    def expand(self, articles: beam.PCollection[Article]
+               ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
+        results = articles | "Langdetect" >> beam.ParDo(self._fn).with_outputs(
+            outcomes.DEAD_LETTERS, main="articles")
+        return results.articles, results[outcomes.DEAD_LETTERS]

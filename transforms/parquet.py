@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
@@ -23,13 +22,13 @@ from urllib.parse import quote
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow, IntervalWindow
 
 import schemas
 from schemas.arrow import file_schema
 from transforms import outcomes
+from transforms.state_dir import atomic_write
 
 _LOG = logging.getLogger(__name__)
 
@@ -141,19 +140,7 @@ def to_table(dataset: Dataset, records: list[Any]) -> pa.Table:
 
 
 def write_atomically(table: pa.Table, path: str) -> None:
-    directory, name = path.rsplit("/", 1)
-    temporary = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED
-                                ) as handle:
-            pq.write_table(table, handle, compression="zstd")
-        FileSystems.rename([temporary], [path])
-    except BaseException:
-        try:
-            FileSystems.delete([temporary])
-        except Exception:  # noqa: BLE001 - best effort; the original error matters
-            _LOG.warning("could not remove temporary file %s", temporary)
-        raise
+    atomic_write(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
 
 
 class _KeyByFile(beam.DoFn):
@@ -168,11 +155,7 @@ class _KeyByFile(beam.DoFn):
 
 def write_ids(ids: list[str], path: str) -> None:
     """The article ids a committed file holds, for the streaming seen store."""
-    temporary = f"{path}.tmp"
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED
-                            ) as handle:
-        handle.write(json.dumps(sorted(set(ids))).encode("utf-8"))
-    FileSystems.rename([temporary], [path])
+    atomic_write(path, json.dumps(sorted(set(ids))).encode("utf-8"))
 
 
 class _WriteFileFn(beam.DoFn):

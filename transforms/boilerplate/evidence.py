@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import Article
 from transforms.boilerplate.engine import SiteEvidence
 from transforms.boilerplate.rules import normalise
+from transforms.state_dir import atomic_write
 from transforms.text import word_count
 
 # Only short lines can be template: a long paragraph that recurs is quoted
@@ -146,15 +147,11 @@ class SiteStatsStore:
     def write(self, stats: SiteStats, directory: str | None = None) -> str:
         directory = directory or FileSystems.join(self.state_dir, "sites")
         path = FileSystems.join(directory, self._name(stats.source))
-        temporary = path + ".tmp"
         body = json.dumps({"source": stats.source, "articles": stats.articles,
                            "lines": [list(pair) for pair in stats.lines],
                            "titles": list(stats.titles), "ids": list(stats.ids)},
                           ensure_ascii=False)
-        with FileSystems.create(temporary) as handle:
-            handle.write(body.encode("utf-8"))
-        FileSystems.rename([temporary], [path])
-        return path
+        return atomic_write(path, body.encode("utf-8"))
 
     def promote(self, run_tag: str) -> int:
         """Move a successful run's pending site stats into place."""

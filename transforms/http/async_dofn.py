@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import outcomes
 from transforms.http.loop import LoopThread
 
 
@@ -79,6 +80,8 @@ class AsyncIODoFn(beam.DoFn):
     on the loop, ``on_crash`` to turn an unexpected exception into a dead
     letter instead of a failed bundle, and ``observe`` to count outcomes."""
 
+    stage = "async"  # the dead-letter stage of items that crash; subclasses name theirs
+
     def __init__(self, max_in_flight: int = 32):
         self.max_in_flight = max(1, max_in_flight)
         self._loop: LoopThread | None = None
@@ -123,7 +126,10 @@ class AsyncIODoFn(beam.DoFn):
         raise NotImplementedError
 
     def on_crash(self, item: Any, timestamp: Any, exc: BaseException) -> Iterable[Any]:
-        raise exc
+        """The outputs for an item whose ``handle`` raised: by default the
+        same ``internal_error`` dead letter every guarded stage writes."""
+        outcomes.count(self.stage, outcomes.INTERNAL_ERROR)
+        return [outcomes.internal_error(self.stage, item, exc)]
 
     def observe(self, item: Any, outputs: list[Any]) -> None:
         """Runs on the DoFn's thread for each finished item: count here."""
