@@ -162,3 +162,38 @@ def test_read_feeds_composite():
             assert_that(dead | "Kinds" >> beam.Map(lambda d: d.error_type), equal_to([
                 "entry_without_link", "unsupported_link", "malformed_feed",
                 "entry_without_link"]), label="dead")
+
+
+def test_the_poller_decodes_with_the_response_charset():
+    """A feed without a declaration, in KOI8-R, named only by the header."""
+    title = "Новости"
+    body = (f'<rss version="2.0"><channel><title>{title}</title><item><title>{title}</title>'
+            f"<link>https://koi8.example/1</link></item></channel></rss>").encode("koi8_r")
+    routes = {"/koi8": static(body, content_type="application/rss+xml; charset=KOI8-R")}
+    with Site(routes=routes) as site:
+        fn = ReadFeedFn(FetchSettings(allow_private_networks=True), FETCHED_AT)
+        entries, tagged = drive(fn, [site.url("/koi8")])
+    assert [(e.feed_title, e.title) for e in entries] == [(title, title)]
+    assert DEAD_LETTERS not in tagged
+
+
+def test_one_bad_json_item_no_longer_costs_the_feed():
+    """It used to be one internal_error for the whole feed."""
+    items = [{"id": "1", "url": "https://json.example/1", "tags": 5, "authors": "x",
+              "date_published": "9999-12-31T23:59:59-05:00", "title": {}},
+             {"id": "2", "url": 7}, {"id": "3", "url": "javascript:alert(1)"},
+             {"id": "4", "url": "https://json.example/4", "title": "Four"}]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+    with Site(routes={"/j": static(body, content_type="application/feed+json")}) as site:
+        fn = ReadFeedFn(FetchSettings(allow_private_networks=True), FETCHED_AT)
+        entries, tagged = drive(fn, [site.url("/j")])
+    assert [(e.url, e.title, e.tags, e.published_at) for e in entries] == [
+        ("https://json.example/1", None, (), None), ("https://json.example/4", "Four", (), None)]
+    assert sorted(d.error_type for d in tagged[DEAD_LETTERS]) == ["unsupported_link"] * 2
+
+
+def test_html_titles_reach_entries_as_text():
+    body = RSS.replace(b"<title>First &amp; best</title>",
+                       b"<title>&lt;b&gt;&amp;#38;&lt;/b&gt; Q&amp;amp;A session</title>")
+    parsed = parse_feed(body, "https://news.example/feed", FETCHED_AT)
+    assert parsed.entries[0].title == "& Q&A session"

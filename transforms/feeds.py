@@ -1,31 +1,35 @@
 """Stage 1: read feeds (RSS, Atom, RDF or JSON Feed) into feed entries.
 
 A feed is fetched through the guarded, polite HTTP client (or read from a
-path the user named), screened for XML entity declarations, and parsed
-with feedparser.  A malformed feed still yields every entry feedparser
-could salvage, plus one dead letter for the feed itself.  Requests are
-conditional (ETag / Last-Modified from the previous poll), and a body whose
-hash has not changed yields nothing: a feed that did not change costs one
-request and no further work.  Each poll also emits the feed's new state.
+path the user named), decoded by fixed rules (``transforms.feed_decode``),
+screened for XML entity declarations (``transforms.feed_screen``) and read
+by the XML reader (feedparser, ``transforms.feed_xml``) or the JSON Feed
+reader (``transforms.feed_json``).  Every kept text field is plain,
+sanitized text (``transforms.feed_text``) and every entry link an absolute
+http(s) URL (``transforms.feed_links``).  A malformed feed still yields
+every entry that could be salvaged, plus one dead letter for the feed
+itself; a bad entry is its own dead letter.  Requests are conditional (ETag /
+Last-Modified from the previous poll), and a body whose hash has not changed
+yields nothing: a feed that did not change costs one request and no further
+work.  Each poll also emits the feed's new state.
 """
 from __future__ import annotations
 
 import asyncio
-import calendar
 import dataclasses
-import json
-import re
-import unicodedata
-from datetime import UTC, datetime, timedelta
-from typing import Any, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Mapping
 
 import apache_beam as beam
-import feedparser
 from apache_beam.pvalue import TaggedOutput
 
 from schemas import DeadLetter, FeedEntry, FeedState
 from transforms import outcomes
+from transforms.feed_decode import decode_feed
+from transforms.feed_json import parse_json_feed
 from transforms.feed_list import is_url, read_capped
+from transforms.feed_model import FeedProblem, ParsedFeed
+from transforms.feed_screen import screen_xml
 from transforms.feed_state import (
     after_failure,
     after_response,
@@ -33,186 +37,37 @@ from transforms.feed_state import (
     conditional_headers,
     deferred,
 )
+from transforms.feed_xml import parse_xml_feed
 from transforms.http.async_dofn import AsyncIODoFn
 from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
-from transforms.http.guard import ALLOWED_SCHEMES
 from transforms.http.settings import FetchSettings
-from transforms.text import sanitize
-from transforms.urls import article_id
+
+__all__ = ["FEED_STATES", "FeedPoller", "FeedProblem", "ParsedFeed", "ReadFeedFn", "ReadFeeds",
+           "STAGE", "Schedule", "count_poll", "crash_outputs", "parse_feed", "run_time",
+           "screen_xml"]
 
 STAGE = "feed"
 FEED_STATES = "feed_states"
-_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-# Benign bozo reasons: the document parsed, it only lied about itself.
-_BENIGN_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
-class FeedProblem(Exception):
-    def __init__(self, error_type: str, message: str):
-        super().__init__(message)
-        self.error_type = error_type
+def parse_feed(body: bytes, feed_url: str, fetched_at: datetime,
+               content_type: str | None = None) -> ParsedFeed:
+    """Parse a feed document; raise :class:`FeedProblem` if nothing is usable.
 
-
-@dataclasses.dataclass
-class ParsedFeed:
-    title: str | None
-    entries: list[FeedEntry]
-    # (error_type, url, message) for the feed or for single entries
-    problems: list[tuple[str, str, str]]
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    cleaned = unicodedata.normalize("NFC", sanitize(str(value))).strip()
-    return cleaned or None
-
-
-def _utc(parsed: Any) -> datetime | None:
-    if not parsed:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _iso(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def _author_name(author: Any) -> str | None:
-    if isinstance(author, dict):
-        name = author.get("name") or author.get("email")
-    else:
-        name = author
-    name = _text(name)
-    if name and "(" in name and name.endswith(")") and "@" in name.split("(", 1)[0]:
-        name = name.split("(", 1)[1][:-1].strip()  # "jane@x.org (Jane Doe)"
-    return name or None
-
-
-def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v for v in values if v))
-
-
-def screen_xml(body: bytes) -> None:
-    """Refuse documents that declare entities, like defusedxml does.
-
-    Expat caps entity amplification, but a feed never needs its own
-    entities, and a declaration is the signature of billion-laughs,
-    quadratic-blowup and external-entity attacks.
+    ``content_type`` is the HTTP Content-Type header the body came with
+    (its charset is one of the decoding candidates); None for a file.
     """
-    doctype = _DOCTYPE.search(body[:8192])
-    if doctype is None:
-        return
-    end = body.find(b"]>", doctype.start())
-    subset = body[doctype.start():end if end >= 0 else len(body)]
-    if _ENTITY_DECL.search(subset):
-        raise FeedProblem("xml_entities_forbidden",
-                          "feed declares XML entities (billion laughs / XXE guard)")
-
-
-def _link_problem(link: str) -> str | None:
-    scheme = link.split(":", 1)[0].lower() if ":" in link else ""
-    if scheme not in ALLOWED_SCHEMES:
-        return f"entry link {link[:200]!r} is not an http(s) URL"
-    return None
-
-
-def _entry(feed_url: str, fetched_at: datetime, feed_title: str | None, link: str,
-           **fields: Any) -> FeedEntry:
-    return FeedEntry(id=article_id(link), url=link, feed_url=feed_url, fetched_at=fetched_at,
-                     feed_title=feed_title, **fields)
-
-
-def _parse_json_feed(body: bytes, feed_url: str, fetched_at: datetime) -> ParsedFeed:
     try:
-        doc = json.loads(body.decode("utf-8-sig", errors="replace"))
-    except ValueError as exc:
-        raise FeedProblem("malformed_feed", f"invalid JSON Feed: {exc}") from None
-    if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
-        raise FeedProblem("not_a_feed", "JSON document is not a JSON Feed")
-    title = _text(doc.get("title"))
-    entries, problems = [], []
-    for item in doc.get("items") or []:
-        if not isinstance(item, dict):
-            problems.append(("malformed_entry", feed_url, "JSON Feed item is not an object"))
-            continue
-        link = _text(item.get("url") or item.get("external_url"))
-        if not link:
-            problems.append(("entry_without_link", feed_url,
-                             f"item {item.get('id')!r} has no url"))
-            continue
-        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-        entries.append(_entry(
-            feed_url, fetched_at, title, link,
-            guid=_text(item.get("id")), title=_text(item.get("title")),
-            summary=_text(item.get("summary")),
-            content=_text(item.get("content_html") or item.get("content_text")),
-            published_at=_iso(item.get("date_published") or item.get("date_modified")),
-            authors=_unique(_author_name(a) for a in authors if isinstance(a, (dict, str))),
-            tags=_unique(_text(t) for t in item.get("tags") or [])))
-    return ParsedFeed(title, entries, problems)
-
-
-def parse_feed(body: bytes, feed_url: str, fetched_at: datetime) -> ParsedFeed:
-    """Parse a feed document; raise :class:`FeedProblem` if nothing is usable."""
-    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"{"):
-        return _parse_json_feed(body, feed_url, fetched_at)
-    screen_xml(body)
-    base = feed_url if is_url(feed_url) else "http://invalid.localhost/"
-    parsed = feedparser.parse(body, response_headers={"content-location": base},
-                              sanitize_html=True, resolve_relative_uris=True)
-    problems = []
-    exc = parsed.get("bozo_exception")
-    if parsed.bozo and not isinstance(exc, _BENIGN_BOZO):
-        if not parsed.entries and not parsed.get("version"):
-            raise FeedProblem("not_a_feed" if not parsed.feed else "malformed_feed",
-                              f"unparseable feed: {exc}")
-        problems.append(("malformed_feed", feed_url,
-                         f"malformed feed, {len(parsed.entries)} entries salvaged: {exc}"))
-    elif not parsed.get("version") and not parsed.entries:
-        raise FeedProblem("not_a_feed", "document is not an RSS, Atom, RDF or JSON feed")
-    title = _text(parsed.feed.get("title"))
-    entries = []
-    for raw in parsed.entries:
-        link = _text(raw.get("link"))
-        guid = _text(raw.get("id"))
-        if not link:
-            problems.append(("entry_without_link", feed_url,
-                             f"entry {guid or _text(raw.get('title'))!r} has no link"))
-            continue
-        if link.startswith("http://invalid.localhost/"):
-            problems.append(("unsupported_link", feed_url,
-                             f"relative entry link in a local feed: {link[25:200]!r}"))
-            continue
-        bad = _link_problem(link)
-        if bad:
-            problems.append(("unsupported_link", link, bad))
-            continue
-        content = next((c.get("value") for c in raw.get("content") or []
-                        if "html" in (c.get("type") or "") or "text" in (c.get("type") or "")),
-                       None)
-        authors = raw.get("authors") or ([raw.get("author")] if raw.get("author") else [])
-        entries.append(_entry(
-            feed_url, fetched_at, title, link, guid=guid, title=_text(raw.get("title")),
-            summary=_text(raw.get("summary")), content=_text(content),
-            published_at=_utc(raw.get("published_parsed") or raw.get("updated_parsed")),
-            authors=_unique(_author_name(a) for a in authors),
-            tags=_unique(_text(t.get("term") or t.get("label")) for t in raw.get("tags") or [])))
-    return ParsedFeed(title, entries, problems)
+        text = decode_feed(body, content_type).text
+    except FeedProblem:
+        if b"<" not in body and b"{" not in body:
+            raise FeedProblem("not_a_feed",
+                              "document is not an RSS, Atom, RDF or JSON feed") from None
+        raise
+    if text.lstrip().startswith("{"):
+        return parse_json_feed(text, feed_url, fetched_at)
+    return parse_xml_feed(text, feed_url, fetched_at)
 
 
 def _read_path(location: str, max_bytes: int) -> bytes:
@@ -301,7 +156,7 @@ class FeedPoller:
                 state, location, at, status=status, headers=headers, digest=digest,
                 conditional=conditional, entries=0, schedule=schedule))]
         try:
-            parsed = parse_feed(body, location, at)
+            parsed = parse_feed(body, location, at, headers.get("content-type"))
         except FeedProblem as exc:
             return [outcomes.dead_letter(STAGE, exc.error_type, str(exc), url=location,
                                          feed_url=location, at=at),
