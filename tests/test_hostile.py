@@ -10,7 +10,14 @@ import pyarrow.dataset as ds
 import pytest
 
 from tests.conftest import run_cli
-from tests.site.hostile_site import EXPECTED, FEED_FAULTS, hostile_site
+from tests.site.hostile_site import (
+    ETAG_FEED,
+    EXPECTED,
+    EXTRACT_EXPECTED,
+    FEED_FAULTS,
+    METADATA_LINK,
+    hostile_site,
+)
 
 FLAGS = ["--allow-private-networks", "--read-timeout", "1", "--total-timeout", "3",
          "--retry-budget", "4", "--max-bytes", str(1024 * 1024),
@@ -29,7 +36,8 @@ def hostile():
 def first_run(hostile, tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile")
     feeds = out / "feeds.txt"
-    feeds.write_text("\n".join([hostile.url("/feed.xml"), hostile.url("/feed.json")]
+    feeds.write_text("\n".join([hostile.url("/feed.xml"), hostile.url("/feed.json"),
+                                hostile.url(ETAG_FEED)]
                                + [hostile.url(p) for p in FEED_FAULTS]) + "\n")
     started = time.monotonic()
     result = run_cli("--feeds", str(feeds), "--output", str(out / "lake"), *FLAGS,
@@ -62,6 +70,34 @@ def test_every_entry_is_an_article_or_a_named_dead_letter(first_run, hostile):
             assert url not in articles, f"{path} should not be an article"
             assert dead[url]["error_type"] == expected, (path, dead[url])
             assert dead[url]["message"]
+
+
+def test_pages_that_fail_extraction_are_named(first_run, hostile):
+    out, _, _ = first_run
+    dead = {row["url"]: row for row in table(out / "lake" / "errors") if row["stage"] == "extract"}
+    for path, expected in EXTRACT_EXPECTED.items():
+        assert dead[hostile.url(path)]["error_type"] == expected, path
+
+
+def test_a_unicode_spelling_of_metadata_is_refused_and_never_requested(first_run):
+    out, _, _ = first_run
+    (row,) = [r for r in table(out / "lake" / "errors")
+              if r["stage"] == "fetch" and "meta-data" in r["url"]]
+    assert row["error_type"] == "blocked_address" and "169.254.169.254" in row["message"]
+    assert row["url"] == METADATA_LINK
+
+
+def test_hostile_bytes_never_reach_parquet_state_or_the_summary(first_run, hostile):
+    out, _, _ = first_run
+    (status,) = [r for r in table(out / "lake" / "errors")
+                 if r["url"] == hostile.url("/fault/status-ff")]
+    assert status["message"].startswith("HTTP 404") and "\x1b" not in status["message"]
+    states = (out / "lake" / "_state" / "feeds.jsonl").read_text(encoding="utf-8")
+    assert hostile.url(ETAG_FEED) in states and '"etag": "\\"v' in states
+    leftovers = [p for p in (out / "lake").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    summary = (out / "lake" / "run_summary.json").read_text(encoding="utf-8")
+    assert "\x1b" not in summary and "\\u001b" not in summary
 
 
 def test_feed_level_attacks_are_named(first_run, hostile):

@@ -12,7 +12,7 @@ import html
 import json
 
 from tests.site import faults
-from tests.site.server import Site, http_date, send, static
+from tests.site.server import Route, Site, http_date, send, static
 
 GOOD = 8
 
@@ -43,7 +43,21 @@ EXPECTED = {
     "/fault/binary": "binary_content",
     "/fault/zstd": "unsupported_encoding",
     "/fault/bad-gzip": "bad_encoding",
+    "/fault/status-ff": "http_404",
 }
+
+# Pages that fetch fine and fail in extraction.
+EXTRACT_EXPECTED = {
+    "/fault/too-complex": "too_complex",
+}
+
+# A link whose host is a fullwidth spelling of the cloud metadata address:
+# refused before any connection, even with --allow-private-networks.
+METADATA_LINK = "http://１６９．２５４．１６９．２５４/latest/meta-data/"
+
+# A good feed whose ETag carries a byte that is not UTF-8: its state must
+# still be written.
+ETAG_FEED = "/feeds/etag-ff.xml"
 
 FEED_FAULTS = {
     "/feeds/billion-laughs.xml": "xml_entities_forbidden",
@@ -119,10 +133,21 @@ QUADRATIC = ('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY q "' + "x" * 50_000 +
              '<rss version="2.0"><channel><title>' + "&q;" * 50_000 + "</title></channel></rss>")
 
 
+def raw(head: bytes, body: bytes = b"") -> Route:
+    """A response written byte for byte, for what http.server cannot send."""
+    def route(handler) -> None:
+        handler.wfile.write(head + b"\r\nContent-Length: " + str(len(body)).encode()
+                            + b"\r\n\r\n" + body)
+        handler.close_connection = True
+    return route
+
+
 def hostile_site() -> Site:
     def routes(site: Site) -> None:
         base = f"http://127.0.0.1:{site.port}"
-        feed = rss(base, sorted(EXPECTED)).encode()
+        feed = rss(base, sorted([*EXPECTED, *EXTRACT_EXPECTED])).replace(
+            "</channel>", f"<item><title>metadata</title><link>{METADATA_LINK}</link></item>"
+            "</channel>").encode()
         json_feed = json.dumps({"version": "https://jsonfeed.org/version/1.1",
                                 "title": "Hostile JSON",
                                 "items": [{"id": "j1", "url": f"{base}/good/0",
@@ -169,6 +194,11 @@ def hostile_site() -> Site:
             "/fault/zstd": static(b"\x28\xb5\x2f\xfd\x00", headers={"Content-Encoding": "zstd"}),
             "/fault/bad-gzip": static(b"not gzip at all",
                                       headers={"Content-Encoding": "gzip"}),
+            "/fault/status-ff": raw(b"HTTP/1.1 404 Not \xff\x01\x1b[2JFound"),
+            "/fault/too-complex": static("<html><body><article>" + "<p>x</p>" * 60_000
+                                         + "</article></body></html>"),
+            ETAG_FEED: raw(b'HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n'
+                           b'ETag: "v\xff\x01"', rss(base, ["/good/1"]).encode()),
         })
 
     return Site(on_start=routes)
