@@ -10,24 +10,25 @@ here), Flink, or any runner that streams; the Python DirectRunner does not:
 its ``--streaming`` mode runs on the FnApiRunner and writes nothing until
 the source ends.
 
-SIGTERM or SIGINT asks the job to stop: the tick source finishes at its
-next tick, every open window is committed, and the job ends.  A second
+SIGTERM, SIGINT or SIGHUP asks the job to stop: the tick source finishes at
+its next tick, every open window is committed, and the job ends.  A second
 signal, or a stop that takes too long, cancels the job; what was committed
-stays committed, and nothing half-written is ever visible.  A restart with
-the same output continues without duplicates: the ids of everything
-committed are kept in ``STATE_DIR/seen``.
+stays committed, and nothing half-written is ever visible.  A stop asked
+for while the stream starts (Prism, the seen store, the submission) is
+honoured as well: before the submission the job is not run at all, during
+it the tick source finishes at its first tick; either way the exit status
+is 0.  A restart with the same output continues without duplicates: the ids
+of everything committed are kept in ``STATE_DIR/seen``.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-import os
 import signal
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Sequence
 
 import apache_beam as beam
@@ -36,8 +37,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.window import FixedWindows
 
-from pipelines.launcher import UsageError, feeds_and_output, start
+from pipelines import prism
+from pipelines.launcher import UsageError, feeds_and_output, lock_state, start
 from pipelines.options import NewsbeamOptions
+from pipelines.prism import prism_binary  # noqa: F401 - where tests and users look for it
 from transforms.clean import CleanBoilerplate
 from transforms.commits import COMMITS, SEEN, CommitWindows
 from transforms.extract import ExtractArticles
@@ -46,22 +49,16 @@ from transforms.fetch import FetchPages
 from transforms.language import DetectLanguage
 from transforms.parquet import ARTICLES, ERRORS, WriteParquet, write_ids
 from transforms.poll import PollFeeds, Ticks
+from transforms.rows import CheckRows
 from transforms.seen import DropSeen
+from transforms.state_dir import StateLock
 
 _LOG = logging.getLogger("newsbeam")
-REPO = Path(__file__).resolve().parents[1]
 STOP_MARKER = "STOP"
 # Runners that do not stream continuously (see the module docstring).
 NOT_CONTINUOUS = frozenset({"DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner",
                             "FnApiRunner"})
-
-
-def prism_binary() -> str | None:
-    """The Prism runner binary: $NEWSBEAM_PRISM, then the one ``make prism`` builds."""
-    for candidate in (os.environ.get("NEWSBEAM_PRISM"), str(REPO / ".tools" / "bin" / "prism")):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def load_seen(state_dir: str, ttl: timedelta) -> frozenset[str]:
@@ -130,12 +127,15 @@ def process(entries: beam.PCollection, feed_dead: beam.PCollection,
     new, seen_again = entries | "DropSeen" >> DropSeen(opts.seen_ttl * 3600, initially_seen)
     pages, fetch_dead = (windowed(new, "WindowEntries")
                          | "FetchPages" >> FetchPages(settings, opts.max_in_flight))
-    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles()
+    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles(opts.extract_limits())
     cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(state_dir=state_dir)
     # No Reshuffle here, unlike batch: its trigger is one Prism 2.62 does not
     # implement, and per-window groups are small.
-    articles = cleaned | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars)
-    dead = ((windowed(feed_dead, "WindowFeedErrors"), fetch_dead, extract_dead, clean_dead)
+    detected, language_dead = cleaned | "DetectLanguage" >> DetectLanguage(
+        opts.language_sample_chars)
+    articles, unwritable = detected | "CheckArticles" >> CheckRows(ARTICLES)
+    dead = ((windowed(feed_dead, "WindowFeedErrors"), fetch_dead, extract_dead, clean_dead,
+             language_dead, unwritable)
             | "AllDeadLetters" >> beam.Flatten())
     ids_dir = FileSystems.join(state_dir, SEEN)
     article_files = articles | "WriteArticles" >> WriteParquet(
@@ -191,7 +191,7 @@ def _describe(record: dict) -> str:
             f"{record['dead_letters']} dead letters, {len(record['files'])} files")
 
 
-def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
+def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
     options = PipelineOptions(list(argv))
     standard = options.view_as(StandardOptions)
 
@@ -201,23 +201,55 @@ def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str]]:
             "DirectRunner runs streaming pipelines on the FnApiRunner and writes nothing until "
             "the source ends, which for `newsbeam stream` is never. Use the default "
             "(PrismRunner) or --runner=FlinkRunner.")
-    if not standard.runner:
-        prism = prism_binary()
-        if prism is None:
-            raise UsageError("Prism, the local streaming runner, is not installed: run "
-                             "`make prism`, or set NEWSBEAM_PRISM, or pass --runner")
-        argv = [*argv, "--runner=PrismRunner"]
-        if not any(a.startswith("--prism_location") for a in argv):
-            argv.append(f"--prism_location={prism}")
-        if not any(a.startswith("--environment_type") for a in argv):
-            argv.append("--environment_type=LOOPBACK")
-        options = PipelineOptions(argv)
+    # The default runner is Prism, which newsbeam starts itself (pipelines/prism.py).
+    prism.configure(options)
     options.view_as(StandardOptions).streaming = True
     opts = options.view_as(NewsbeamOptions)
     if opts.poll_interval <= 0 or opts.window <= 0:
         raise UsageError("--poll-interval and --window must be positive")
     feeds = feeds_and_output(options)
-    return options, feeds
+    return options, feeds, lock_state(options, "stream")
+
+
+class _StopRequests:
+    """SIGTERM, SIGINT and SIGHUP, from before Prism starts until it has stopped.
+
+    Each signal is counted.  The first writes the stop marker, at once if
+    ``arm`` has named it already, else when it does: ``_stream`` names it
+    once the previous run's marker is gone.  A signal that newsbeam was
+    started with ignored (``nohup``, ``&`` in a script) stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self.submitted = False  # whether the job was handed to the runner
+        self._marker: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopRequests:
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signals.append(signum)
+        if len(self.signals) == 1 and self._marker is not None:
+            self._write_marker()
+
+    def arm(self, marker: str) -> None:
+        """Stops write ``marker`` from now on; so does one that came earlier."""
+        self._marker = marker
+        if self.signals:
+            self._write_marker()
+
+    def _write_marker(self) -> None:
+        with FileSystems.create(self._marker) as handle:
+            handle.write(b"stop")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -225,51 +257,64 @@ def run(argv: Sequence[str] | None = None) -> int:
     prepared = start("stream", "Poll feeds forever; commit Parquet per window.", argv, prepare)
     if isinstance(prepared, int):
         return prepared
-    options, feeds = prepared
+    options, feeds, lock = prepared
+    # A stop signal is honoured from here on, Prism's start-up included.
+    with lock, _StopRequests() as stop:
+        try:
+            # Prism, if newsbeam runs it, lives until the job has ended (pipelines/prism.py).
+            with prism.owned(options):
+                return _stream(options, feeds, stop)
+        except prism.PrismError as exc:
+            if stop.signals and not stop.submitted:
+                # A stop signal sent to every process can reach newsbeam's Prism
+                # before it ignores SIGTERM, in its first milliseconds.
+                _LOG.info("stopped while Prism started: %s", exc)
+                print("newsbeam stream: stopped before the job started", flush=True)
+                return 0
+            print(f"newsbeam stream: error: {exc}", file=sys.stderr, flush=True)
+            return exc.status
+
+
+def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> int:
+    """The job, from the seen store to the last summary line; the exit status."""
     opts = options.view_as(NewsbeamOptions)
     state_dir = opts.state_directory()
     stop_marker = FileSystems.join(state_dir, STOP_MARKER)
     if FileSystems.exists(stop_marker):
         FileSystems.delete([stop_marker])
+    stop.arm(stop_marker)
     initially_seen = load_seen(state_dir, timedelta(hours=opts.seen_ttl))
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, options, feeds, initially_seen, started)
+    if stop.signals:
+        print("newsbeam stream: stopped before the job started", flush=True)
+        return 0
+    # From here a stop finds the marker written: the tick source finishes at its first tick.
+    stop.submitted = True
     result = pipeline.run()
     print(f"newsbeam stream: polling {len(feeds)} feeds every {opts.poll_interval:g}s, "
           f"committing every {opts.window:g}s window to {opts.output} "
           f"({len(initially_seen)} articles already seen); SIGTERM or Ctrl-C stops it",
           flush=True)
-    signals: list[int] = []
-
-    def on_signal(signum, frame) -> None:
-        signals.append(signum)
-        if len(signals) == 1:
-            with FileSystems.create(stop_marker) as handle:
-                handle.write(b"stop")
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    signals = stop.signals
     commits = _Commits(state_dir, started)
     deadline = None
+    while not PipelineState.is_terminal(result.state):
+        for record in commits.poll():
+            print(f"newsbeam stream: {_describe(record)}", flush=True)
+        if signals and deadline is None:
+            deadline = time.time() + opts.poll_interval + opts.window + 60
+            print("newsbeam stream: stopping: committing open windows ...", flush=True)
+        if deadline is not None and (len(signals) > 1 or time.time() > deadline):
+            print("newsbeam stream: cancelling the job", flush=True)
+            result.cancel()
+            break
+        time.sleep(0.5)
     try:
-        while not PipelineState.is_terminal(result.state):
-            for record in commits.poll():
-                print(f"newsbeam stream: {_describe(record)}", flush=True)
-            if signals and deadline is None:
-                deadline = time.time() + opts.poll_interval + opts.window + 60
-                print("newsbeam stream: stopping: committing open windows ...", flush=True)
-            if deadline is not None and (len(signals) > 1 or time.time() > deadline):
-                print("newsbeam stream: cancelling the job", flush=True)
-                result.cancel()
-                break
-            time.sleep(0.5)
-        try:
-            result.wait_until_finish()
-        except Exception as exc:  # noqa: BLE001 - reported below with the state
-            _LOG.warning("job ended with %s", exc)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        result.wait_until_finish()
+    except Exception as exc:  # noqa: BLE001 - reported below with the state
+        _LOG.warning("job ended with %s", exc)
     for record in commits.poll():
         print(f"newsbeam stream: {_describe(record)}", flush=True)
     records = list(commits.seen.values())

@@ -132,8 +132,12 @@ class StateLock:
             _remove_quietly(self._lease)
             self._lease = None
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._lease is not None
+
     def __enter__(self) -> StateLock:
-        return self.acquire()
+        return self if self.held else self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
