@@ -84,7 +84,7 @@ def test_extract_never_raises_and_every_page_ends_somewhere(batch):
     every_record_is_writable(main, tagged)
 
 
-@settings(max_examples=40)
+@settings(max_examples=25)
 @given(st.data())
 def test_clean_and_language_never_raise_and_every_article_ends_somewhere(data):
     batch = [data.draw(articles(i)) for i in range(data.draw(st.integers(1, 5)))]

@@ -386,9 +386,7 @@ def committed_once(site: RecordingSite, lake, stopped_at: float) -> set[int]:
     ("group", signal.SIGTERM),   # kill -TERM -PGID; systemd with KillMode=mixed
     ("group", signal.SIGINT),    # Ctrl-C in a terminal
     ("group", signal.SIGHUP),    # the terminal hangs up
-    ("every", signal.SIGINT),    # systemd with KillSignal=SIGINT
-], ids=["SIGTERM-to-every-process", "SIGTERM-to-group", "SIGINT-to-group", "SIGHUP-to-group",
-        "SIGINT-to-every-process"])
+], ids=["SIGTERM-to-every-process", "SIGTERM-to-group", "SIGINT-to-group", "SIGHUP-to-group"])
 def test_a_signal_to_the_group_commits_open_windows_and_exits_cleanly(
         site, tmp_path, own_prism, target, signum):
     stream, prisms = start_stream(site, tmp_path, own_prism)
