@@ -13,7 +13,7 @@ FEEDS  ?=
 # every module.  The checksum database does not list that Beam version here,
 # so GONOSUMDB keeps the go command from asking it (go.sum has its hash).
 # The build needs the Go module proxy, nothing else.
-PRISM  := .tools/bin/prism
+PRISM  := $(VENV)/bin/newsbeam-prism
 PRISM_SOURCES := tools/prism/main.go tools/prism/go.mod tools/prism/go.sum
 
 .PHONY: help install prism run test lint bench eval clean
@@ -36,8 +36,7 @@ $(STAMP): setup.py constraints.txt
 
 install: $(STAMP)
 
-$(PRISM): $(PRISM_SOURCES)
-	mkdir -p .tools/bin
+$(PRISM): $(PRISM_SOURCES) | $(STAMP)
 	cd tools/prism && GONOSUMDB=github.com/apache/beam/sdks/v2 \
 	  GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o $(CURDIR)/$(PRISM) .
 
@@ -45,7 +44,7 @@ prism: $(PRISM)
 
 run: $(STAMP)
 ifeq ($(strip $(FEEDS)),)
-	PYTHONPATH=. $(PY) -m tests.site.demo --output out/demo
+	PYTHONPATH=. $(PY) -m devsite.demo --output out/demo
 else
 	$(VENV)/bin/newsbeam ingest --feeds "$(FEEDS)" --output "$(OUTPUT)"
 endif
@@ -68,4 +67,4 @@ eval: $(STAMP)
 
 
 clean:
-	rm -rf out .pytest_cache .ruff_cache build *.egg-info .tools .bench-venv
+	rm -rf out .pytest_cache .ruff_cache build *.egg-info .bench-venv $(PRISM)

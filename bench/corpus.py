@@ -8,7 +8,7 @@ import platform
 import sys
 from pathlib import Path
 
-from tests.site.corpus_site import CORPORA, corpus_site, load_corpus
+from devsite.corpus_site import CORPORA, corpus_site, load_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "corpora"
@@ -16,9 +16,9 @@ NAMES = ("zyte", "fundus-dev", "trafilatura-eval")
 
 
 def sandbox() -> None:
-    """Loopback-only for this process (tests/netguard): benchmarks serve real
+    """Loopback-only for this process (devsite/netguard): benchmarks serve real
     pages whose links point at the public web, and must never follow them."""
-    guard = str(REPO / "tests" / "netguard")
+    guard = str(REPO / "devsite" / "netguard")
     if guard not in sys.path:
         sys.path.insert(0, guard)
     import loopback_only

@@ -22,13 +22,12 @@ import trafilatura
 
 from bench.corpus import NAMES, corpus_root, machine, sandbox, write_json
 from bench.scoring import SCORER, score, score_with_tool
+from devsite.corpus_site import corpus_site, load_corpus
 from schemas import FeedEntry, Page
-from tests.site.corpus_site import corpus_site, load_corpus
-from transforms.boilerplate.rules import load_default_rules
-from transforms.clean import clean_corpus
-from transforms.extract import extract
+from transforms.articles import ChainSettings, stages_between
 from transforms.http.charset import decode
-from transforms.urls import article_id
+from transforms.lib.stage import run_in_process
+from transforms.lib.urls import article_id
 
 KEYS = ("bow_p", "bow_r", "bow_f1", "offbody_lines", "snip_p", "snip_r", "snip_f1")
 FETCHED_AT = datetime(2026, 11, 25, tzinfo=UTC)
@@ -39,18 +38,19 @@ def baseline(pages) -> dict[str, str]:
 
 
 def direct(name: str, pages) -> dict[str, str]:
-    """extract + clean called directly, one site per corpus as when served."""
-    articles = {}
+    """The chain's extract and clean stages run in this process, on pages
+    decoded here, one site per corpus as when served (no fetching)."""
+    ids, fetched = {}, []
     for page in pages:
         url = f"http://127.0.0.1:1{page.path}"
         entry = FeedEntry(id=article_id(url), url=url, feed_url=f"http://127.0.0.1:1/{name}",
                           fetched_at=FETCHED_AT, title=page.title)
         html, _ = decode(page.html)
-        article, _ = extract(Page(entry=entry, final_url=url, html=html, http_status=200))
-        if article is not None:
-            articles[article.id] = (page.id, article)
-    cleaned = clean_corpus([a for _, a in articles.values()], load_default_rules())
-    return {articles[a.id][0]: a.text for a in cleaned}
+        fetched.append(Page(entry=entry, final_url=url, html=html, http_status=200))
+        ids[entry.id] = page.id
+    chain = stages_between(ChainSettings(), "ExtractArticles", "CleanBoilerplate")
+    cleaned, _ = run_in_process(chain, fetched)
+    return {ids[a.id]: a.text for a in cleaned}
 
 
 def pipeline(name: str, root: Path) -> dict[str, str]:

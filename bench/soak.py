@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 
 from bench.corpus import REPO, machine, sandbox, write_json
 from bench.suite import NETGUARD, _tree_rss_kib
-from tests.site.live_site import LiveSite, title_item
+from devsite.live_site import LiveSite, title_item
 
 
 def slope(points: list[tuple[float, float]]) -> float:

@@ -36,7 +36,7 @@ BENCH_VENV = REPO / ".bench-venv"
 PEERS = REPO / "bench" / "peers"
 # Every measured process runs in the loopback-only sandbox: the peers see
 # real pages whose images and links point at the public web.
-NETGUARD = REPO / "tests" / "netguard"
+NETGUARD = REPO / "devsite" / "netguard"
 # Each line is one pip call: newspaper4k and trafilatura together trip a pip
 # resolver bug over lxml's extras.
 PEER_REQUIREMENTS = (("newspaper4k==0.9.6",), ("news-please==1.6.16",),

@@ -1,9 +1,11 @@
-"""The batch job: feeds to clean, language-tagged articles in Parquet.
+"""The batch job: feeds to clean, language-tagged articles, once.
 
-``build`` wires the stages onto any pipeline (tests hand it a
-TestPipeline); ``run`` parses arguments, checks that the run can start at
-all, runs it and reports.  Usage: ``newsbeam ingest --feeds F --output D``
-or ``python -m pipelines.ingest --feeds F --output D``.
+``build`` wires the source (read every feed once), the article chain
+(``transforms/articles.py``, shared with the stream) and the sink onto any
+pipeline (tests hand it a TestPipeline); ``run`` parses arguments, checks
+that the run can start at all, runs it, promotes the state it left pending
+and reports.  Usage: ``newsbeam ingest --feeds F --output D`` or
+``python -m pipelines.ingest --feeds F --output D``.
 """
 from __future__ import annotations
 
@@ -15,25 +17,18 @@ from datetime import datetime
 from typing import Mapping, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import summary
+from pipelines import runners, summary
 from pipelines.launcher import feeds_and_output, lock_state, start
 from pipelines.options import NewsbeamOptions
 from schemas import FeedState
-from transforms.boilerplate.evidence import SiteStatsStore
-from transforms.clean import CleanBoilerplate
-from transforms.dedup import DedupEntries
-from transforms.extract import ExtractArticles
-from transforms.feed_list import load_feed_list
-from transforms.feed_state import FeedStateStore, WriteFeedStates
-from transforms.feeds import ReadFeeds
-from transforms.fetch import FetchPages
-from transforms.language import DetectLanguage
-from transforms.parquet import ARTICLES, ERRORS, WriteParquet
-from transforms.rows import CheckRows
-from transforms.state_dir import StateLock
+from transforms.articles import ArticleChain
+from transforms.feed.locations import load_feed_list
+from transforms.feeds import ReadFeeds, WriteFeedStates
+from transforms.lib.datasets import ARTICLES, ERRORS
+from transforms.lib.state_dir import StateDir, StateLock
+from transforms.write import WriteDataset
 
 _LOG = logging.getLogger("newsbeam")
 
@@ -42,8 +37,8 @@ _LOG = logging.getLogger("newsbeam")
 class Outputs:
     articles: beam.PCollection
     dead_letters: beam.PCollection
-    article_files: beam.PCollection
-    error_files: beam.PCollection
+    article_commits: beam.PCollection
+    error_commits: beam.PCollection
 
 
 def run_tag(fetched_at: datetime) -> str:
@@ -63,33 +58,19 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     opts = options.view_as(NewsbeamOptions)
     feeds = list(feeds) if feeds is not None else load_feed_list(opts.feeds)
     fetched_at = fetched_at or opts.fetched_at_time()
-    settings = opts.fetch_settings()
     tag = run_tag(fetched_at)
+    sink = opts.sink()
 
     locations = p | "FeedLocations" >> beam.Create(sorted(set(feeds)))
     entries, feed_dead, feed_states = locations | "ReadFeeds" >> ReadFeeds(
-        settings, fetched_at, states, opts.schedule())
-    unique, dedup_dead = entries | "DedupEntries" >> DedupEntries()
-    pages, fetch_dead = unique | "FetchPages" >> FetchPages(settings, opts.max_in_flight)
-    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles(opts.extract_limits())
-    cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(
-        state_dir=opts.state_directory(), run_tag=tag)
-    # Cleaning is grouped per site; spreading the articles out again lets
-    # every worker share the per-article work that follows.
-    detected, language_dead = (cleaned
-                               | "SpreadArticles" >> beam.Reshuffle()
-                               | "DetectLanguage" >> DetectLanguage(opts.language_sample_chars))
-    articles, unwritable = detected | "CheckArticles" >> CheckRows(ARTICLES)
-
-    dead = ((feed_dead, dedup_dead, fetch_dead, extract_dead, clean_dead, language_dead,
-             unwritable)
-            | "AllDeadLetters" >> beam.Flatten())
-    article_files = articles | "WriteArticles" >> WriteParquet(
-        ARTICLES, FileSystems.join(opts.output, "articles"), tag, opts.num_shards)
-    error_files = dead | "WriteErrors" >> WriteParquet(
-        ERRORS, FileSystems.join(opts.output, "errors"), tag, opts.num_shards)
+        opts.fetch_settings(), fetched_at, states, opts.schedule(), opts.max_in_flight)
+    articles, chain_dead = entries | "Articles" >> ArticleChain(
+        opts.chain_settings(tag), runners.profile(options).spread)
+    dead = (feed_dead, chain_dead) | "AllDeadLetters" >> beam.Flatten()
+    article_commits = articles | "WriteArticles" >> WriteDataset(sink, ARTICLES, tag)
+    error_commits = dead | "WriteErrors" >> WriteDataset(sink, ERRORS, tag)
     feed_states | "WriteFeedStates" >> WriteFeedStates(opts.state_directory(), tag)
-    return Outputs(articles, dead, article_files, error_files)
+    return Outputs(articles, dead, article_commits, error_commits)
 
 
 def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
@@ -114,15 +95,15 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _ingest(options: PipelineOptions, feeds: list[str]) -> int:
     opts = options.view_as(NewsbeamOptions)
     fetched_at = opts.fetched_at_time()
-    store = FeedStateStore(opts.state_directory())
+    state = StateDir(opts.state_directory())
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, options, feeds, fetched_at, store.load())
+    build(pipeline, options, feeds, fetched_at, state.feed_states())
     result = pipeline.run()
     result.wait_until_finish()
-    states = store.promote(run_tag(fetched_at))
-    SiteStatsStore(opts.state_directory()).promote(run_tag(fetched_at))
-    report = summary.from_result(result, output=opts.output, feeds=len(feeds),
+    # The commit of a batch run: what it left pending becomes the state.
+    states = state.promote(run_tag(fetched_at))
+    report = summary.from_result(result, sink=opts.sink(), output=opts.output, feeds=len(feeds),
                                  fetched_at=fetched_at,
                                  seconds=time.monotonic() - started,
                                  feed_states=[states[f] for f in feeds if f in states])

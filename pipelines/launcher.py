@@ -11,8 +11,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import NewsbeamOptions, help_text
-from transforms.feed_list import FeedListError, load_feed_list
-from transforms.state_dir import StateBusy, StateLock
+from transforms.feed.locations import FeedListError, load_feed_list
+from transforms.lib.datasets import DATASETS
+from transforms.lib.state_dir import StateBusy, StateLock
 
 T = TypeVar("T")
 
@@ -32,12 +33,6 @@ def check_output(output: str | None) -> None:
         FileSystems.delete([probe])
     except Exception as exc:  # noqa: BLE001 - any filesystem error means "cannot run"
         raise UsageError(f"cannot write to output {output}: {exc}") from None
-    for dataset in ("articles", "errors"):
-        # Present even when a run writes no file to one of them, so that
-        # ``pyarrow.dataset(DIR/errors)`` reads an empty dataset, not an error.
-        path = FileSystems.join(output, dataset)
-        if not FileSystems.exists(path):
-            FileSystems.mkdirs(path)
 
 
 def check_values(options: PipelineOptions) -> None:
@@ -72,6 +67,7 @@ def feeds_and_output(options: PipelineOptions) -> list[str]:
     except FeedListError as exc:
         raise UsageError(str(exc)) from None
     check_output(opts.output)
+    opts.sink().prepare(DATASETS)
     return feeds
 
 

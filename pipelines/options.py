@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.articles import ChainSettings
 from transforms.extract import ExtractLimits
-from transforms.feeds import Schedule
+from transforms.feed.states import Schedule
 from transforms.http.settings import DEFAULT_USER_AGENT, FetchSettings
 from transforms.language import DEFAULT_SAMPLE_CHARS
+from transforms.sinks import Sink
+from transforms.sinks.parquet import ParquetSink
 
 DAY = 24 * 3600.0
 FIRST_YEAR, LAST_YEAR = 1970, 9998
@@ -125,8 +128,9 @@ class NewsbeamOptions(PipelineOptions):
         _flag(parser, "num-shards", type=int, default=1,
               help="Files per partition per window (default: %(default)s).")
         _flag(parser, "poll-interval", type=float, default=60.0,
-              help="stream: seconds between polls of each feed; a feed's Cache-Control or "
-                   "Retry-After can only lengthen it (default: %(default)s).")
+              help="Seconds between polls of each feed (stream); a feed's Cache-Control or "
+                   "Retry-After can only lengthen it. Batch runs record it as a feed's "
+                   "earliest next poll (default: %(default)s).")
         _flag(parser, "window", type=float, default=300.0,
               help="stream: seconds per window; each window is committed as one set of "
                    "Parquet files once the watermark passes it (default: %(default)s).")
@@ -166,7 +170,21 @@ class NewsbeamOptions(PipelineOptions):
         return self.state_dir or FileSystems.join(self.output, "_state")
 
     def schedule(self) -> Schedule:
-        return Schedule(revalidate_after=timedelta(hours=self.revalidate_after))
+        """How feeds are scheduled, the same for batch and streaming."""
+        return Schedule(min_interval=timedelta(seconds=self.poll_interval),
+                        revalidate_after=timedelta(hours=self.revalidate_after))
+
+    def chain_settings(self, run_tag: str | None = None) -> ChainSettings:
+        """The article chain's settings; ``run_tag`` for a batch run, whose
+        site evidence waits for promotion."""
+        return ChainSettings(fetch=self.fetch_settings(), max_in_flight=self.max_in_flight,
+                             extract=self.extract_limits(),
+                             language_sample_chars=self.language_sample_chars,
+                             state_dir=self.state_directory(), run_tag=run_tag)
+
+    def sink(self) -> Sink:
+        """Where the datasets go: Parquet under ``--output``."""
+        return ParquetSink(self.output, self.num_shards)
 
     def fetched_at_time(self, now: datetime | None = None) -> datetime:
         """The run's fetch time: ``--fetched-at`` or ``now``, in UTC, to the second.

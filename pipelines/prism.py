@@ -1,9 +1,10 @@
 """The local streaming runner's process, owned by the launcher.
 
 ``newsbeam stream`` runs on Prism, Beam's portable local runner, a Go
-program.  ``make prism`` builds newsbeam's own, ``tools/prism``, into
-``.tools/bin/prism``: Beam's Prism job server, at the Python SDK's Beam
-version, in a program that ignores SIGTERM (see "Signals").
+program.  ``make prism`` builds newsbeam's own, ``tools/prism``, into the
+virtualenv's ``bin/newsbeam-prism``, next to the ``newsbeam`` command:
+Beam's Prism job server, at the Python SDK's Beam version, in a program
+that ignores SIGTERM (see "Signals").
 ``$NEWSBEAM_PRISM`` or ``--prism_location`` choose another binary, Beam's
 stock ``cmd/prism`` too.  Beam's ``PrismRunner`` would start the binary
 itself, as a plain child in newsbeam's process group, so a signal meant to
@@ -68,13 +69,13 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Iterator
 
 from apache_beam.options.pipeline_options import (
@@ -88,7 +89,6 @@ from apache_beam.options.pipeline_options import (
 from pipelines.launcher import UsageError
 
 _LOG = logging.getLogger("newsbeam.prism")
-REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0  # seconds for Prism's job port to accept connections
 STOP_TIMEOUT = 10.0   # seconds between the stop signal and SIGKILL when stopping Prism
@@ -109,9 +109,15 @@ class PrismDied(PrismError):
     status = 1
 
 
+BINARY = "newsbeam-prism"
+
+
 def prism_binary() -> str | None:
-    """The Prism runner binary: $NEWSBEAM_PRISM, then the one ``make prism`` builds."""
-    for candidate in (os.environ.get("NEWSBEAM_PRISM"), str(REPO / ".tools" / "bin" / "prism")):
+    """The Prism runner binary: $NEWSBEAM_PRISM, then ``newsbeam-prism`` next
+    to this Python (where ``make prism`` installs it), then on PATH.  Never a
+    path inside the source tree: an installed newsbeam has none."""
+    beside = os.path.join(os.path.dirname(sys.executable), BINARY)
+    for candidate in (os.environ.get("NEWSBEAM_PRISM"), beside, shutil.which(BINARY)):
         if candidate and _executable(candidate):
             return candidate
     return None

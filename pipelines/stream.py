@@ -23,7 +23,6 @@ of everything committed are kept in ``STATE_DIR/seen``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import signal
 import sys
@@ -32,118 +31,56 @@ from datetime import timedelta
 from typing import Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.window import FixedWindows
 
-from pipelines import prism
+from pipelines import prism, runners
 from pipelines.launcher import UsageError, feeds_and_output, lock_state, start
 from pipelines.options import NewsbeamOptions
 from pipelines.prism import prism_binary  # noqa: F401 - where tests and users look for it
-from transforms.clean import CleanBoilerplate
-from transforms.commits import COMMITS, SEEN, CommitWindows
-from transforms.extract import ExtractArticles
-from transforms.feeds import Schedule
-from transforms.fetch import FetchPages
-from transforms.language import DetectLanguage
-from transforms.parquet import ARTICLES, ERRORS, WriteParquet, write_ids
+from transforms.articles import ArticleChain
+from transforms.commits import CommitWindows
+from transforms.lib.datasets import ARTICLES, DATASETS, ERRORS
+from transforms.lib.state_dir import StateDir, StateLock
 from transforms.poll import PollFeeds, Ticks
-from transforms.rows import CheckRows
 from transforms.seen import DropSeen
-from transforms.state_dir import StateLock
+from transforms.write import WriteDataset
 
 _LOG = logging.getLogger("newsbeam")
-STOP_MARKER = "STOP"
 # Runners that do not stream continuously (see the module docstring).
 NOT_CONTINUOUS = frozenset({"DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner",
                             "FnApiRunner"})
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def load_seen(state_dir: str, ttl: timedelta) -> frozenset[str]:
-    """The ids a restarted stream must not ingest again.
-
-    ``seen/`` holds the ids of every committed file and, per window, the ids
-    re-sighted in it.  A committed id is remembered for ``ttl``; a
-    re-sighted one only if it was committed at all (within 4 x ``ttl``),
-    since a re-sighting says nothing about the first sighting's window
-    having been committed.  The ids trusted now are written back as one
-    ``base-*.json`` record, so articles a feed keeps listing for longer than
-    the TTL stay remembered across any number of restarts.
-    """
-    folder = FileSystems.join(state_dir, SEEN)
-    if not FileSystems.exists(folder):
-        return frozenset()
-    now = time.time()
-    horizon, keep = now - ttl.total_seconds(), now - 4 * ttl.total_seconds()
-    recent: set[str] = set()
-    committed: set[str] = set()
-    again: set[str] = set()
-    stale = []
-    for meta in FileSystems.match([FileSystems.join(folder, "*.json")])[0].metadata_list:
-        updated = meta.last_updated_in_seconds or now
-        name = meta.path.rsplit("/", 1)[-1]
-        resighting = name.startswith("again-")
-        if updated < (horizon if resighting else keep):
-            stale.append(meta.path)
-            continue
-        with FileSystems.open(meta.path) as handle:
-            ids = set(json.loads(handle.read().decode("utf-8")))
-        if resighting:
-            again |= ids
-        else:
-            committed |= ids
-            if updated >= horizon:
-                recent |= ids
-    trusted = recent | (again & committed)
-    if stale:
-        FileSystems.delete(stale)
-    if trusted:
-        write_ids(sorted(trusted), FileSystems.join(folder, f"base-{int(now)}.json"))
-    return frozenset(trusted)
-
-
-def stream_settings(options: PipelineOptions):
-    opts = options.view_as(NewsbeamOptions)
-    settings = opts.fetch_settings()
-    schedule = Schedule(min_interval=timedelta(seconds=opts.poll_interval),
-                        revalidate_after=timedelta(hours=opts.revalidate_after))
-    return settings, schedule
+# What the stream's files are named after when not windowed (never, in practice).
+STREAM_TAG = "stream"
 
 
 def process(entries: beam.PCollection, feed_dead: beam.PCollection,
             feed_states: beam.PCollection, options: PipelineOptions,
             initially_seen: frozenset[str] = frozenset()) -> beam.PCollection:
-    """Everything after polling, for entries in the global window: the same
-    stages as batch, per window.  Returns the per-window commit records."""
+    """Everything after polling, for entries in the global window: drop what
+    was seen, window, the article chain, the sink, the commit step.  Returns
+    the per-window commit records."""
     opts = options.view_as(NewsbeamOptions)
     state_dir = opts.state_directory()
-    settings, _ = stream_settings(options)
+    profile = runners.profile(options)
+    sink = opts.sink()
 
     def windowed(pcoll: beam.PCollection, label: str) -> beam.PCollection:
         return pcoll | label >> beam.WindowInto(FixedWindows(opts.window))
 
-    new, seen_again = entries | "DropSeen" >> DropSeen(opts.seen_ttl * 3600, initially_seen)
-    pages, fetch_dead = (windowed(new, "WindowEntries")
-                         | "FetchPages" >> FetchPages(settings, opts.max_in_flight))
-    raw, extract_dead = pages | "ExtractArticles" >> ExtractArticles(opts.extract_limits())
-    cleaned, clean_dead = raw | "CleanBoilerplate" >> CleanBoilerplate(state_dir=state_dir)
-    # No Reshuffle here, unlike batch: its trigger is one Prism 2.62 does not
-    # implement, and per-window groups are small.
-    detected, language_dead = cleaned | "DetectLanguage" >> DetectLanguage(
-        opts.language_sample_chars)
-    articles, unwritable = detected | "CheckArticles" >> CheckRows(ARTICLES)
-    dead = ((windowed(feed_dead, "WindowFeedErrors"), fetch_dead, extract_dead, clean_dead,
-             language_dead, unwritable)
+    new, seen_again = entries | "DropSeen" >> DropSeen(
+        opts.seen_ttl * 3600, initially_seen, profile.seen_buckets)
+    articles, chain_dead = windowed(new, "WindowEntries") | "Articles" >> ArticleChain(
+        opts.chain_settings(), profile.spread)
+    dead = ((windowed(feed_dead, "WindowFeedErrors"), chain_dead)
             | "AllDeadLetters" >> beam.Flatten())
-    ids_dir = FileSystems.join(state_dir, SEEN)
-    article_files = articles | "WriteArticles" >> WriteParquet(
-        ARTICLES, FileSystems.join(opts.output, "articles"), "stream", opts.num_shards, ids_dir)
-    error_files = dead | "WriteErrors" >> WriteParquet(
-        ERRORS, FileSystems.join(opts.output, "errors"), "stream", opts.num_shards, ids_dir)
-    written = (article_files, error_files) | "AllFiles" >> beam.Flatten()
-    return ((written, windowed(seen_again, "WindowSeen"), windowed(feed_states, "WindowFeeds"))
+    records = {ARTICLES.name: articles, ERRORS.name: dead}
+    commits = [records[d.name] | f"Write{d.name.capitalize()}" >> WriteDataset(
+        sink, d, STREAM_TAG) for d in DATASETS]
+    return ((tuple(commits) | "AllCommits" >> beam.Flatten(), records,
+             windowed(seen_again, "WindowSeen"), windowed(feed_states, "WindowFeeds"))
             | "CommitWindows" >> CommitWindows(state_dir))
 
 
@@ -152,43 +89,36 @@ def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
           ) -> beam.PCollection:
     """Add the streaming graph to ``p``; returns the per-window commit records."""
     opts = options.view_as(NewsbeamOptions)
-    settings, schedule = stream_settings(options)
     # A feed that fails is polled again next tick: no retries for feeds.
-    feed_settings = dataclasses.replace(settings, max_attempts=1)
-    stop = FileSystems.join(opts.state_directory(), STOP_MARKER)
+    feed_settings = dataclasses.replace(opts.fetch_settings(), max_attempts=1)
+    state = StateDir(opts.state_directory())
     ticks = p | "Ticks" >> Ticks(time.time() if start is None else start,
-                                 opts.poll_interval, stop)
+                                 opts.poll_interval, state.stop_marker,
+                                 runners.profile(options).trailing_watermark)
     entries, feed_dead, feed_states = ticks | "PollFeeds" >> PollFeeds(
-        list(feeds), feed_settings, schedule)
+        list(feeds), feed_settings, opts.schedule())
     return process(entries, feed_dead, feed_states, options, initially_seen)
 
 
 class _Commits:
     """Reads the commit records a running job leaves, for live progress."""
 
-    def __init__(self, state_dir: str, since: float):
-        self.folder = FileSystems.join(state_dir, COMMITS)
+    def __init__(self, state: StateDir, since: float):
+        self.state = state
+        self.folder = state.commits_dir
         self.since = since
         self.seen: dict[str, dict] = {}
 
     def poll(self) -> list[dict]:
-        if not FileSystems.exists(self.folder):
-            return []
-        fresh = []
-        pattern = FileSystems.join(self.folder, "*.json")
-        for meta in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-            if meta.path in self.seen or (meta.last_updated_in_seconds or 0) < self.since - 1:
-                continue
-            with FileSystems.open(meta.path) as handle:
-                record = json.loads(handle.read().decode("utf-8"))
-            self.seen[meta.path] = record
-            fresh.append(record)
-        return fresh
+        fresh = self.state.commit_records(self.since, skip=self.seen)
+        self.seen.update(fresh)
+        return [record for _, record in fresh]
 
 
 def _describe(record: dict) -> str:
     return (f"committed window {record['window']}: {record['articles']} articles, "
-            f"{record['dead_letters']} dead letters, {len(record['files'])} files")
+            f"{record['dead_letters']} dead letters, {len(record['commits'])} "
+            f"commit{'' if len(record['commits']) == 1 else 's'}")
 
 
 def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
@@ -223,7 +153,7 @@ class _StopRequests:
     def __init__(self) -> None:
         self.signals: list[int] = []
         self.submitted = False  # whether the job was handed to the runner
-        self._marker: str | None = None
+        self._state: StateDir | None = None
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopRequests:
@@ -238,18 +168,15 @@ class _StopRequests:
 
     def _on_signal(self, signum, frame) -> None:
         self.signals.append(signum)
-        if len(self.signals) == 1 and self._marker is not None:
-            self._write_marker()
+        if len(self.signals) == 1 and self._state is not None:
+            self._state.request_stop()
 
-    def arm(self, marker: str) -> None:
-        """Stops write ``marker`` from now on; so does one that came earlier."""
-        self._marker = marker
+    def arm(self, state: StateDir) -> None:
+        """Stops write ``state``'s stop marker from now on; so does one that
+        came earlier."""
+        self._state = state
         if self.signals:
-            self._write_marker()
-
-    def _write_marker(self) -> None:
-        with FileSystems.create(self._marker) as handle:
-            handle.write(b"stop")
+            state.request_stop()
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -278,12 +205,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> int:
     """The job, from the seen store to the last summary line; the exit status."""
     opts = options.view_as(NewsbeamOptions)
-    state_dir = opts.state_directory()
-    stop_marker = FileSystems.join(state_dir, STOP_MARKER)
-    if FileSystems.exists(stop_marker):
-        FileSystems.delete([stop_marker])
-    stop.arm(stop_marker)
-    initially_seen = load_seen(state_dir, timedelta(hours=opts.seen_ttl))
+    state = StateDir(opts.state_directory())
+    state.clear_stop()
+    stop.arm(state)
+    initially_seen = state.load_seen(timedelta(hours=opts.seen_ttl))
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, options, feeds, initially_seen, started)
@@ -298,7 +223,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
           f"({len(initially_seen)} articles already seen); SIGTERM or Ctrl-C stops it",
           flush=True)
     signals = stop.signals
-    commits = _Commits(state_dir, started)
+    commits = _Commits(state, started)
     deadline = None
     while not PipelineState.is_terminal(result.state):
         for record in commits.poll():

@@ -15,10 +15,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from schemas import FeedState
-from transforms.feed_state import DEFERRED, FAILED, FETCHED, NOT_MODIFIED, UNCHANGED
-from transforms.outcomes import NAMESPACE
-from transforms.state_dir import atomic_write
-from transforms.text import printable
+from transforms.feed.states import DEFERRED, FAILED, FETCHED, NOT_MODIFIED, UNCHANGED
+from transforms.lib.datasets import ARTICLES, DATASETS, ERRORS
+from transforms.lib.outcomes import NAMESPACE
+from transforms.lib.state_dir import atomic_write
+from transforms.lib.text import printable
+from transforms.sinks import Sink
 
 SUMMARY_FILE = "run_summary.json"
 FEED_OUTCOMES = (FETCHED, NOT_MODIFIED, UNCHANGED, FAILED, DEFERRED)
@@ -56,28 +58,28 @@ def feed_health(states: Iterable[FeedState]) -> dict[str, Any]:
     }
 
 
-def build_report(values: dict[str, int], *, output: str, feeds: int, fetched_at: datetime,
-                 seconds: float, feed_states: Iterable[FeedState] = ()) -> dict[str, Any]:
-    by_reason = _group(values, "errors.reason.")
+def build_report(values: dict[str, int], *, sink: Sink, output: str, feeds: int,
+                 fetched_at: datetime, seconds: float,
+                 feed_states: Iterable[FeedState] = ()) -> dict[str, Any]:
+    """The run summary, from the counters (see ``transforms/write.py``)."""
+    articles, errors = ARTICLES.name, ERRORS.name
     return {
         "fetched_at": fetched_at.isoformat(),
         "feeds": feeds,
         "seconds": round(seconds, 2),
         "feeds_by_outcome": {k: values.get(f"feed.{k}", 0) for k in FEED_OUTCOMES},
         "feed_health": feed_health(feed_states),
-        "articles": values.get("write.articles.rows", 0),
-        "articles_by_language": _group(values, "articles.language."),
-        "articles_by_source": _group(values, "articles.source."),
-        "articles_by_extraction_method": _group(values, "articles.method."),
-        "dead_letters": values.get("write.errors.rows", 0),
-        "dead_letters_by_reason": by_reason,
-        "files": {"articles": values.get("write.articles.files", 0),
-                  "errors": values.get("write.errors.files", 0)},
-        "output": {"articles": FileSystems.join(output, "articles"),
-                   "errors": FileSystems.join(output, "errors"),
+        "articles": values.get(f"write.{articles}.rows", 0),
+        "articles_by_language": _group(values, f"{articles}.language."),
+        "articles_by_source": _group(values, f"{articles}.source."),
+        "articles_by_extraction_method": _group(values, f"{articles}.method."),
+        "dead_letters": values.get(f"write.{errors}.rows", 0),
+        "dead_letters_by_reason": _group(values, f"{errors}.reason."),
+        "commits": {d.name: values.get(f"write.{d.name}.commits", 0) for d in DATASETS},
+        "output": {**{d.name: sink.location(d) for d in DATASETS},
                    "summary": FileSystems.join(output, SUMMARY_FILE)},
         "counters": {k: v for k, v in values.items()
-                     if not k.startswith(("articles.", "errors."))},
+                     if not k.startswith(tuple(f"{d.name}." for d in DATASETS))},
     }
 
 
@@ -105,8 +107,8 @@ def render(report: dict[str, Any]) -> str:
     lines += _table("Articles by extraction method", report["articles_by_extraction_method"])
     lines += _table("Dead letters by reason (stage.error_type)", report["dead_letters_by_reason"])
     out = report["output"]
-    lines.append(f"Parquet: {out['articles']} ({report['files']['articles']} files), "
-                 f"{out['errors']} ({report['files']['errors']} files)")
+    lines.append("Written: " + ", ".join(f"{out[d.name]} ({report['commits'][d.name]} commits)"
+                                         for d in DATASETS))
     lines.append(f"Summary: {out['summary']}")
     # URLs and errors quote feeds and servers: nothing may drive the terminal.
     return printable("\n".join(lines))

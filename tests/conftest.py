@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.site.broken_site import broken_site
-from tests.site.corpus_site import corpus_site
-from tests.site.seed_site import seed_site
+from devsite.broken_site import broken_site
+from devsite.corpus_site import corpus_site
+from devsite.seed_site import seed_site
 
 REPO = Path(__file__).resolve().parents[1]
-NETGUARD = Path(__file__).resolve().parent / "netguard"
+NETGUARD = Path(__file__).resolve().parents[1] / "devsite" / "netguard"
 
 sys.path.insert(0, str(NETGUARD))
 import loopback_only  # noqa: E402
@@ -36,7 +36,7 @@ FETCHED_AT_FLAG = "2026-11-25T12:00:00Z"
 @pytest.fixture(scope="session")
 def seed_sites():
     """One running seed-style site per (markup, chrome language)."""
-    from tests.site.seed_site import CHROME_LANGUAGES, VARIANTS
+    from devsite.seed_site import CHROME_LANGUAGES, VARIANTS
     sites = {(v, c): seed_site(v, c).start() for v in VARIANTS for c in CHROME_LANGUAGES}
     yield sites
     for site in sites.values():

@@ -1,45 +1,24 @@
-"""Calling DoFns directly, the way a runner would, for unit tests."""
+"""Calling DoFns directly, the way a runner would, for unit tests.
+
+The driver itself is the one the benchmarks' tight loop uses
+(:func:`transforms.lib.stage.drive`), so tests call DoFns exactly as the
+benchmarks measure them.
+"""
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, Iterable
 
-from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
-from apache_beam.utils.windowed_value import WindowedValue
 
-
-def _unwrap(output: Any) -> tuple[str | None, Any]:
-    tag = None
-    if isinstance(output, TaggedOutput):
-        tag, output = output.tag, output.value
-    if isinstance(output, WindowedValue):
-        output = output.value
-    return tag, output
+from transforms.lib.stage import drive as _drive
 
 
 def drive(fn: Any, elements: Iterable[Any], *, window: Any = None,
           timestamp: Timestamp = Timestamp(0), with_window: bool = True
           ) -> tuple[list[Any], dict[str, list[Any]]]:
-    """setup, one bundle over ``elements``, teardown; returns (main, tagged)."""
-    main: list[Any] = []
-    tagged: dict[str, list[Any]] = defaultdict(list)
+    """setup, one bundle over ``elements``, teardown; returns (main, tagged).
 
-    def collect(outputs: Iterable[Any] | None) -> None:
-        for output in outputs or []:
-            tag, value = _unwrap(output)
-            (main if tag is None else tagged[tag]).append(value)
-
-    fn.setup()
-    try:
-        fn.start_bundle()
-        for element in elements:
-            if with_window:
-                collect(fn.process(element, window or GlobalWindow(), timestamp))
-            else:
-                collect(fn.process(element))
-        collect(fn.finish_bundle())
-    finally:
-        fn.teardown()
-    return main, dict(tagged)
+    ``with_window`` is kept for old call sites: whether a DoFn gets the
+    window and timestamp follows its ``process`` signature.
+    """
+    return _drive(fn, elements, window=window, timestamp=timestamp)

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.harness import drive
-from transforms.http.async_dofn import AsyncIODoFn
+from transforms.lib.async_dofn import AsyncIODoFn
 
 
 class Echo(AsyncIODoFn):

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from tests.site.seed_site import CHROME, NEXT_TITLE, PREVIOUS_TITLE, seed_article
+from devsite.seed_site import CHROME, NEXT_TITLE, PREVIOUS_TITLE, seed_article
 from transforms.boilerplate.engine import SiteEvidence, clean_lines
-from transforms.boilerplate.rules import RULES_DIR, build, load_default_rules, normalise
+from transforms.boilerplate.rules import RULES_DIR, build, load_default_rules
+from transforms.lib.text import normalise
 
 RULES = load_default_rules()
 HEADLINE, BODY = seed_article()

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from transforms.budget import BudgetExceeded, Watchdog
+from transforms.lib.budget import BudgetExceeded, Watchdog
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from transforms.http.charset import decode
-from transforms.text import sanitize
+from transforms.lib.text import sanitize
 
 SLOVAK = "Vaša e-mailová adresa nebude zverejnená. Ďalšie články o ľuďoch."
 RUSSIAN = "Москва заявила о полном контроле над Курской областью. " * 5

@@ -90,7 +90,7 @@ def test_demo_articles_cover_every_reachable_page(demo, real_site, broken):
     table = ds.dataset(out / "lake" / "articles", format="parquet",
                        partitioning="hive").to_table()
     urls = set(table.column("url").to_pylist())
-    from tests.site.corpus_site import load_corpus
+    from devsite.corpus_site import load_corpus
     for name in ("zyte", "fundus-dev"):
         for page in load_corpus(name):
             assert real_site.url(page.path) in urls, page.id
@@ -183,7 +183,7 @@ def test_bad_values_exit_2_with_a_message_and_no_traceback(tmp_path, flag, value
 
 
 def test_a_second_run_on_a_held_state_directory_exits_2(tmp_path):
-    from transforms.state_dir import StateLock
+    from transforms.lib.state_dir import StateLock
     feeds = tmp_path / "feeds.txt"
     feeds.write_text("https://example.invalid/feed\n")
     with StateLock(str(tmp_path / "o" / "_state"), "test"):
@@ -194,10 +194,10 @@ def test_a_second_run_on_a_held_state_directory_exits_2(tmp_path):
 
 def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
     """flock dies with its holder: kill -9 leaves no stale lock behind."""
-    from transforms.state_dir import StateLock
+    from transforms.lib.state_dir import StateLock
     state = tmp_path / "_state"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from transforms.state_dir import StateLock; "
+        [sys.executable, "-c", "import sys, time; from transforms.lib.state_dir import StateLock; "
          f"StateLock({str(state)!r}, 'holder').acquire(); print('held', flush=True); "
          "time.sleep(60)"], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

@@ -18,7 +18,7 @@ from transforms.extract import (
     extract,
     html_fragment_text,
 )
-from transforms.outcomes import DEAD_LETTERS
+from transforms.lib.outcomes import DEAD_LETTERS
 
 PAGE = """<html><head><title>Harbour reopens - Coast Times</title>
 <meta property="og:title" content="Harbour reopens after storm">

@@ -19,10 +19,10 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from devsite.hostile_site import article as good_page
+from devsite.server import Site, static
 from pipelines import ingest
 from tests.conftest import FETCHED_AT
-from tests.site.hostile_site import article as good_page
-from tests.site.server import Site, static
 from transforms import clean, dedup, extract, language
 
 POISON = ("dedup", "extract", "clean", "language", "write")

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from transforms.feed_list import FeedListError, load_feed_list
+from transforms.feed.locations import FeedListError, load_feed_list
 
 OPML = """<?xml version="1.0"?><opml version="2.0"><head><title>subs</title></head><body>
 <outline text="News"><outline type="rss" text="A" xmlUrl="https://a.example/feed"/>

@@ -5,16 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 from schemas import FeedState
 from tests.conftest import FETCHED_AT
-from transforms.feed_state import (
-    FeedStateStore,
+from transforms.feed.states import (
     after_failure,
     after_response,
     conditional_headers,
     freshness,
-    from_json,
     next_poll,
-    to_json,
 )
+from transforms.lib.state_dir import StateDir, feed_state_from_json, feed_state_to_json
 
 DAY = timedelta(hours=24)
 SCHEDULE = {"min_interval": timedelta(minutes=1), "max_interval": DAY}
@@ -96,16 +94,16 @@ def test_next_poll_is_clamped():
 
 def test_json_round_trip_and_unknown_fields():
     state = known(next_poll_at=datetime(2026, 11, 25, 13, tzinfo=UTC), consecutive_failures=2)
-    assert from_json(to_json(state)) == state
-    assert from_json('{"url": "u", "added_later": 1}') == FeedState(url="u")
+    assert feed_state_from_json(feed_state_to_json(state)) == state
+    assert feed_state_from_json('{"url": "u", "added_later": 1}') == FeedState(url="u")
 
 
 def test_store_promotes_pending_states_only_when_asked(tmp_path):
-    store = FeedStateStore(str(tmp_path))
-    assert store.load() == {}
-    FeedStateStore.write_lines(store.pending_path("run1"), [known()])
-    assert store.load() == {}
-    assert store.promote("run1") == {URL: known()}
-    assert store.load() == {URL: known()}
+    state = StateDir(str(tmp_path))
+    assert state.feed_states() == {}
+    state.write_pending_feed_states([known()], "run1")
+    assert state.feed_states() == {}
+    assert state.promote("run1") == {URL: known()}
+    assert state.feed_states() == {URL: known()}
     assert not (tmp_path / "pending" / "feeds-run1.jsonl").exists()
-    assert store.promote("never-written") == {URL: known()}
+    assert state.promote("never-written") == {URL: known()}

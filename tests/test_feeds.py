@@ -9,14 +9,14 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from devsite.server import Site, static
 from schemas import DeadLetter, FeedEntry
 from tests.conftest import FETCHED_AT
 from tests.harness import drive
-from tests.site.server import Site, static
 from transforms.feeds import FeedProblem, ReadFeedFn, ReadFeeds, parse_feed
 from transforms.http.settings import FetchSettings
-from transforms.outcomes import DEAD_LETTERS
-from transforms.urls import article_id
+from transforms.lib.outcomes import DEAD_LETTERS
+from transforms.lib.urls import article_id
 
 RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FETCHED_AT
-from transforms.feed_decode import decode_feed, header_charset, utf8_xml
+from transforms.feed.decode import decode_feed, header_charset, utf8_xml
 from transforms.feeds import FeedProblem, parse_feed
 
 NEWS = {

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import FETCHED_AT
-from transforms.feed_links import base_url, entry_link
+from transforms.feed.links import base_url, entry_link
 from transforms.feeds import parse_feed
 
 FEED_URL = "https://news.example/feeds/main.xml"

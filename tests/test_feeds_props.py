@@ -20,11 +20,11 @@ import feedparser
 import pytest
 from hypothesis import HealthCheck, settings
 
-from transforms.feed_decode import decode_feed
-from transforms.feed_model import FeedProblem, ParsedFeed
-from transforms.feed_text import is_markup
-from transforms.feed_xml import feedparser_document, feedparser_headers
-from transforms.urls import article_id
+from transforms.feed.decode import decode_feed
+from transforms.feed.model import FeedProblem, ParsedFeed
+from transforms.feed.text import is_markup
+from transforms.feed.xml_feed import feedparser_document, feedparser_headers
+from transforms.lib.urls import article_id
 
 # C0 but tab and line breaks, DEL, C1, lone surrogates, the two noncharacters.
 UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")

@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import FETCHED_AT
 from tests.test_feeds_props import EXPANSION_FACTOR, EXPANSION_SLACK, kept_size
-from transforms.feed_screen import feedparser_input, screen_xml
-from transforms.feed_xml import feedparser_headers
+from transforms.feed.screen import feedparser_input, screen_xml
+from transforms.feed.xml_feed import feedparser_headers
 from transforms.feeds import FeedProblem, parse_feed
 
 ITEM = ('<rss version="2.0"><channel><title>t</title><item><title>{ref}</title>'
@@ -89,9 +89,9 @@ def test_attacks_are_refused_in_every_unicode_encoding(codec, declared, bom):
 
 
 def test_the_old_three_are_refused():
-    from tests.site.hostile_site import BILLION_LAUGHS as OLD_LAUGHS
-    from tests.site.hostile_site import QUADRATIC as OLD_QUADRATIC
-    from tests.site.hostile_site import XXE as OLD_XXE
+    from devsite.hostile_site import BILLION_LAUGHS as OLD_LAUGHS
+    from devsite.hostile_site import QUADRATIC as OLD_QUADRATIC
+    from devsite.hostile_site import XXE as OLD_XXE
     for body in (OLD_LAUGHS, OLD_XXE, OLD_QUADRATIC):
         assert refused(body.encode())
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import FETCHED_AT
 from tests.test_feeds_props import FEED_PROBLEMS, assert_clean, squeeze
-from transforms.feed_links import is_web_url
+from transforms.feed.links import is_web_url
 from transforms.feeds import FeedProblem, parse_feed
 
 SUITE = Path(__file__).parent / "fixtures" / "feedparser-suite" / "suite.tar.xz"

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import FETCHED_AT
 from transforms.extract import html_fragment_text
-from transforms.feed_text import author_name, fragment, html_to_text, is_markup, line
+from transforms.feed.text import author_name, fragment, html_to_text, is_markup, line
 from transforms.feeds import parse_feed
 
 

@@ -13,15 +13,15 @@ from apache_beam.transforms.window import IntervalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from devsite import faults
+from devsite.server import Site, send, static
 from schemas import FeedEntry, Page
 from tests.conftest import FETCHED_AT
 from tests.harness import drive
-from tests.site import faults
-from tests.site.server import Site, send, static
 from transforms.fetch import FetchPageFn, FetchPages, host_key
 from transforms.http.settings import FetchSettings
-from transforms.outcomes import DEAD_LETTERS
-from transforms.urls import article_id
+from transforms.lib.outcomes import DEAD_LETTERS
+from transforms.lib.urls import article_id
 
 SETTINGS = FetchSettings(allow_private_networks=True, read_timeout=1, total_timeout=2,
                          retry_budget=3, backoff_base=0.05, backoff_cap=0.2)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pyarrow.dataset as ds
 import pytest
 
+from devsite.seed_site import ARTICLE_PATH, CHROME, CHROME_LANGUAGES, VARIANTS, seed_article
 from schemas import SCHEMA_VERSION
 from tests.conftest import FETCHED_AT_FLAG, run_cli
-from tests.site.seed_site import ARTICLE_PATH, CHROME, CHROME_LANGUAGES, VARIANTS, seed_article
 
 HEADLINE, BODY = seed_article()
 

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tests.site.server import Site, static
+from devsite.server import Site, static
 from transforms.http import guard
 from transforms.http.client import PAGE, HttpClient
 from transforms.http.errors import FetchError
@@ -141,7 +141,7 @@ def test_redirect_to_name_resolving_to_metadata_is_refused():
 
 
 def test_the_test_sandbox_refuses_non_loopback_before_sending():
-    """The suite itself runs loopback-only (tests/netguard): a name or an
+    """The suite itself runs loopback-only (devsite/netguard): a name or an
     address outside 127.0.0.0/8 fails before any packet leaves."""
     import socket
     with pytest.raises(socket.gaierror):

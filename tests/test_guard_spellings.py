@@ -21,7 +21,7 @@ import yarl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.site.server import Site, static
+from devsite.server import Site, static
 from transforms.http import guard
 from transforms.http.client import PAGE, HttpClient
 from transforms.http.errors import FetchError

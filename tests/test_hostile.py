@@ -9,8 +9,7 @@ import time
 import pyarrow.dataset as ds
 import pytest
 
-from tests.conftest import run_cli
-from tests.site.hostile_site import (
+from devsite.hostile_site import (
     ETAG_FEED,
     EXPECTED,
     EXTRACT_EXPECTED,
@@ -18,6 +17,7 @@ from tests.site.hostile_site import (
     METADATA_LINK,
     hostile_site,
 )
+from tests.conftest import run_cli
 
 FLAGS = ["--allow-private-networks", "--read-timeout", "1", "--total-timeout", "3",
          "--retry-budget", "4", "--max-bytes", str(1024 * 1024),

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.site import faults
-from tests.site.server import Site, static
+from devsite import faults
+from devsite.server import Site, static
 from transforms.http.client import FEED, PAGE, HttpClient, parse_retry_after
 from transforms.http.errors import FetchError
 from transforms.http.settings import FetchSettings

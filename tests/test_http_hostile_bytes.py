@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.site.server import Site
+from devsite.server import Site
 from transforms.http.client import FEED, PAGE, HttpClient
 from transforms.http.errors import FetchError
 from transforms.http.settings import FetchSettings

@@ -20,7 +20,7 @@ from transforms.language import (
     new_factory,
     sample,
 )
-from transforms.outcomes import DEAD_LETTERS
+from transforms.lib.outcomes import DEAD_LETTERS
 
 TEXTS = {
     "en": "The government announced on Tuesday that it would raise the minimum wage next year.",

@@ -16,7 +16,8 @@ from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from schemas import ARTICLE_SCHEMA, Article, DeadLetter, RemovedLine
 from tests.conftest import FETCHED_AT
-from transforms.parquet import ARTICLES, ERRORS, WriteParquet, to_table, write_atomically
+from transforms.lib.datasets import ARTICLES, ERRORS
+from transforms.sinks.parquet import WriteParquet, to_table, write_atomically
 
 
 def article(i: int, language: str = "en", day: int = 25) -> Article:
@@ -113,7 +114,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
     def explode(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr("transforms.parquet.pq.write_table", explode)
+    monkeypatch.setattr("transforms.sinks.parquet.pq.write_table", explode)
     with pytest.raises(OSError):
         write_atomically(table, target)
     assert files(tmp_path) == []

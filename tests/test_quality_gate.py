@@ -13,7 +13,7 @@ import pytest
 
 from bench.quality import baseline, direct
 from bench.scoring import score
-from tests.site.corpus_site import CORPORA, load_corpus
+from devsite.corpus_site import CORPORA, load_corpus
 
 # corpus: (metric, floor) pairs; measured 2026-11-26 on the fixtures:
 # zyte bow_f1 .9367, bow_r .9915, offbody .0066; fundus-dev bow_f1 .9747,

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from trafilatura.utils import load_html
 
+from devsite.corpus_site import load_corpus
 from schemas import FeedEntry, Page
 from tests.conftest import FETCHED_AT
-from tests.site.corpus_site import load_corpus
+from transforms.boilerplate.split_body import rejoin
 from transforms.extract import extract, run_trafilatura
 from transforms.http.charset import decode
-from transforms.split_body import rejoin
 
 SENTENCE = ("The committee met on day {i} to review the harbour plans, and its members asked "
             "the port authority for a full account of the costs, the schedule and the delays.")

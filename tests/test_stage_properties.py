@@ -21,9 +21,10 @@ from transforms.clean import CleanSiteFn
 from transforms.dedup import _PickOne
 from transforms.extract import ExtractArticleFn, ExtractLimits
 from transforms.language import DetectLanguageFn
-from transforms.outcomes import DEAD_LETTERS
-from transforms.parquet import ARTICLES, ERRORS, to_table
+from transforms.lib.datasets import ARTICLES, ERRORS
+from transforms.lib.outcomes import DEAD_LETTERS
 from transforms.rows import _CheckRowFn
+from transforms.sinks.parquet import to_table
 
 PIECES = [*string.printable, "\x00", "\x1b", "\x9b", "\ud800", "\udfff", "\u202e", "é",
           "e\u0301", "\ufeff", "\u3002", "日本", "<", ">", "&amp;", "\n\n"]

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from transforms import state_dir
-from transforms.state_dir import StateBusy, StateLock, atomic_write
+from transforms.lib import state_dir
+from transforms.lib.state_dir import StateBusy, StateLock, atomic_write
 
 
 def test_concurrent_writers_of_one_file_never_mix_or_leave_temporaries(tmp_path):

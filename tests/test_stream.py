@@ -14,11 +14,12 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
+from devsite.live_site import article
+from devsite.server import Site, static
 from pipelines import stream
 from schemas import FeedEntry
 from tests.conftest import FETCHED_AT
-from tests.site.live_site import article
-from tests.site.server import Site, static
+from transforms.lib.state_dir import StateDir
 from transforms.seen import DropSeen
 
 BASE = int(FETCHED_AT.timestamp())
@@ -113,7 +114,7 @@ def test_window_commits(pages, tmp_path):
     for name in os.listdir(seen):
         committed |= set(json.loads((seen / name).read_text()))
     assert committed == {"a", "b", "c", "d"}
-    assert stream.load_seen(str(tmp_path / "_state"), __import__("datetime").timedelta(1)) \
+    assert StateDir(str(tmp_path / "_state")).load_seen(__import__("datetime").timedelta(1)) \
         == frozenset({"a", "b", "c", "d"})
     records = sorted(os.listdir(tmp_path / "_state" / "commits"))
     assert records == ["20261125T120000Z-20261125T120100Z.json",
@@ -132,6 +133,6 @@ def test_seen_store_trusts_resightings_only_of_committed_ids(tmp_path):
     two_hours_ago = __import__("time").time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
     (seen / "again-w2.json").write_text(json.dumps(["evergreen"]))
-    assert stream.load_seen(str(tmp_path), ttl) == frozenset({"a", "b", "evergreen"})
+    assert StateDir(str(tmp_path)).load_seen(ttl) == frozenset({"a", "b", "evergreen"})
     # The trusted set is carried forward, so "evergreen" survives its record's expiry.
     assert any(p.name.startswith("base-") for p in seen.iterdir())

@@ -34,11 +34,11 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
+from devsite.live_site import LiveSite, title_item
 from pipelines import prism
 from pipelines.launcher import UsageError
 from pipelines.stream import prism_binary
 from tests.conftest import NETGUARD, REPO
-from tests.site.live_site import LiveSite, title_item
 
 POLL, WINDOW = 1.0, 6.0
 needs_prism = pytest.mark.skipif(prism_binary() is None, reason="Prism not built: make prism")
@@ -694,6 +694,8 @@ def test_prism_location_chooses_the_binary_and_must_be_one(tmp_path, monkeypatch
     with pytest.raises(UsageError, match="not an executable file"):
         prism.configure(PipelineOptions([f"--prism_location={tmp_path / 'missing'}"]))
     monkeypatch.setenv("NEWSBEAM_PRISM", str(tmp_path / "missing"))
-    monkeypatch.setattr(prism, "REPO", tmp_path)
+    # No newsbeam-prism beside this Python, nor on PATH.
+    monkeypatch.setattr(prism.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UsageError, match="make prism"):
         prism.configure(PipelineOptions([]))

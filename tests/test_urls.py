@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.urls import article_id, canonical_url, source_of
+from transforms.lib.urls import article_id, canonical_url, source_of
 
 
 @pytest.mark.parametrize("a,b", [

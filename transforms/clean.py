@@ -15,7 +15,6 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 
 from schemas import Article, DeadLetter, RemovedLine
-from transforms import outcomes
 from transforms.boilerplate.engine import SiteEvidence, clean_lines
 from transforms.boilerplate.evidence import (
     SiteStats,
@@ -26,7 +25,9 @@ from transforms.boilerplate.evidence import (
     recurring_lines,
 )
 from transforms.boilerplate.rules import RuleSet, load_default_rules
-from transforms.text import join_paragraphs, word_count
+from transforms.lib import outcomes
+from transforms.lib.stage import ApplyStage, Stage
+from transforms.lib.text import join_paragraphs, word_count
 
 STAGE = "clean"
 _LOG = logging.getLogger(__name__)
@@ -64,14 +65,6 @@ def clean_site(articles: list[Article], rules: RuleSet, history: SiteStats | Non
     headlines = known_headlines(ordered, history or SiteStats(source))
     return [clean_article(a, rules, evidence_for(a, headlines, recurring))
             for a in ordered], stats
-
-
-def clean_corpus(articles: list[Article], rules: RuleSet) -> list[Article]:
-    """``clean_site`` over every site in ``articles`` (for evaluation)."""
-    by_site: dict[str, list[Article]] = {}
-    for article in articles:
-        by_site.setdefault(article.source, []).append(article)
-    return [a for site in sorted(by_site) for a in clean_site(by_site[site], rules)[0]]
 
 
 class CleanSiteFn(beam.DoFn):
@@ -121,8 +114,7 @@ class CleanSiteFn(beam.DoFn):
             return
         cleaned, stats = result
         if self._store is not None:
-            pending = self._store.pending_dir(self._run_tag) if self._run_tag else None
-            self._store.write(stats, pending)
+            self._store.write(stats, self._run_tag)
         for article in cleaned:
             outcomes.count(STAGE, "lines_removed", len(article.boilerplate_removed))
             if not article.text:
@@ -137,24 +129,25 @@ class CleanSiteFn(beam.DoFn):
             yield article
 
 
-class CleanBoilerplate(beam.PTransform):
-    """Raw articles in, clean articles and dead letters out.
+def site_of(article: Article) -> str:
+    return article.source
 
-    Articles are grouped per site (per window, in streaming) so that each
-    is cleaned with the evidence of its siblings: their headlines and the
-    site's recurring template lines.
-    """
+
+def stage(rules: RuleSet | None = None, state_dir: str | None = None,
+          run_tag: str | None = None) -> Stage:
+    """Articles grouped by site (per window), each cleaned with the evidence
+    of its siblings: their headlines and the site's recurring template lines."""
+    return Stage("CleanBoilerplate", CleanSiteFn(rules, state_dir, run_tag), key=site_of)
+
+
+class CleanBoilerplate(beam.PTransform):
+    """Raw articles in, clean articles and dead letters out."""
 
     def __init__(self, rules: RuleSet | None = None, state_dir: str | None = None,
                  run_tag: str | None = None):
         super().__init__()
-        self._fn = CleanSiteFn(rules, state_dir, run_tag)
+        self._stage = stage(rules, state_dir, run_tag)
 
     def expand(self, articles: beam.PCollection[Article]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
-        results = (articles
-                   | "KeyBySite" >> beam.Map(lambda article: (article.source, article))
-                   | "GroupBySite" >> beam.GroupByKey()
-                   | "CleanSite" >> beam.ParDo(self._fn).with_outputs(
-                       outcomes.DEAD_LETTERS, main="articles"))
-        return results.articles, results[outcomes.DEAD_LETTERS]
+        return articles | ApplyStage(self._stage)

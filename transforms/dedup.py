@@ -17,7 +17,8 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 
 from schemas import DeadLetter, FeedEntry
-from transforms import outcomes
+from transforms.lib import outcomes
+from transforms.lib.stage import ApplyStage, Stage
 
 STAGE = "dedup"
 
@@ -46,14 +47,18 @@ class _PickOne(beam.DoFn):
         yield merge_copies(copies)
 
 
+def entry_id(entry: FeedEntry) -> str:
+    return entry.id
+
+
+def stage() -> Stage:
+    """Copies grouped by article id (per window), one entry out of each group."""
+    return Stage("DedupEntries", _PickOne(), key=entry_id)
+
+
 class DedupEntries(beam.PTransform):
     """Feed entries in; one entry per article id, and dead letters, out."""
 
     def expand(self, entries: beam.PCollection[FeedEntry]
                ) -> tuple[beam.PCollection[FeedEntry], beam.PCollection[DeadLetter]]:
-        results = (entries
-                   | "KeyById" >> beam.Map(lambda entry: (entry.id, entry))
-                   | "GroupById" >> beam.GroupByKey()
-                   | "PickOne" >> beam.ParDo(_PickOne()).with_outputs(
-                       outcomes.DEAD_LETTERS, main="entries"))
-        return results.entries, results[outcomes.DEAD_LETTERS]
+        return entries | ApplyStage(stage())

@@ -5,13 +5,12 @@ deduplication off (that cache makes output depend on which pages a worker
 saw before).  When the page is missing or yields no body, the feed's own
 ``content:encoded`` or summary stands in, and ``extraction_method`` says so.
 A body the page splits across sibling containers is rejoined first
-(:mod:`transforms.split_body`), then lines the markup labels as chrome go.
+(:mod:`transforms.boilerplate.split_body`), then lines the markup labels as chrome go.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
@@ -22,12 +21,13 @@ from lxml import etree
 from trafilatura.utils import load_html
 
 from schemas import Article, DeadLetter, Page, RemovedLine
-from transforms import outcomes
 from transforms.boilerplate.markup import chrome_by_markup
-from transforms.budget import BudgetExceeded, Watchdog
-from transforms.split_body import rejoin
-from transforms.text import join_paragraphs, paragraphs, sanitize, word_count
-from transforms.urls import source_of
+from transforms.boilerplate.split_body import rejoin
+from transforms.lib import outcomes
+from transforms.lib.budget import BudgetExceeded, Watchdog
+from transforms.lib.stage import ApplyStage, Stage
+from transforms.lib.text import clean_line, join_paragraphs, paragraphs, sanitize, word_count
+from transforms.lib.urls import source_of
 
 STAGE = "extract"
 TRAFILATURA = "trafilatura"
@@ -144,7 +144,7 @@ def drop_marked_chrome(tree: Any, lines: list[str]) -> tuple[list[str], tuple[Re
 def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
     """An (uncleaned) article from the page, trafilatura's document and a body."""
     entry = page.entry
-    meta = (lambda name: _optional(getattr(doc, name, None))) if doc is not None else (
+    meta = (lambda name: clean_line(getattr(doc, name, None))) if doc is not None else (
         lambda name: None)
     return Article(
         id=entry.id,
@@ -166,13 +166,6 @@ def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
         extraction_method=method,
         feed_urls=entry.feed_urls or (entry.feed_url,),
     )
-
-
-def _optional(value: Any) -> str | None:
-    if value is None:
-        return None
-    value = unicodedata.normalize("NFC", sanitize(str(value))).strip()
-    return value or None
 
 
 def choose_body(extracted: list[str], content: list[str], summary: list[str]
@@ -259,6 +252,10 @@ class ExtractArticleFn(beam.DoFn):
             yield article
 
 
+def stage(limits: ExtractLimits = ExtractLimits()) -> Stage:
+    return Stage("ExtractArticles", ExtractArticleFn(limits))
+
+
 class ExtractArticles(beam.PTransform):
     """Pages in, raw articles and dead letters out."""
 
@@ -268,7 +265,4 @@ class ExtractArticles(beam.PTransform):
 
     def expand(self, pages: beam.PCollection[Page]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
-        results = pages | "Trafilatura" >> beam.ParDo(ExtractArticleFn(self._limits)
-                                                      ).with_outputs(
-            outcomes.DEAD_LETTERS, main="articles")
-        return results.articles, results[outcomes.DEAD_LETTERS]
+        return pages | ApplyStage(stage(self._limits))

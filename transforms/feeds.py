@@ -1,12 +1,12 @@
 """Stage 1: read feeds (RSS, Atom, RDF or JSON Feed) into feed entries.
 
 A feed is fetched through the guarded, polite HTTP client (or read from a
-path the user named), decoded by fixed rules (``transforms.feed_decode``),
-screened for XML entity declarations (``transforms.feed_screen``) and read
-by the XML reader (feedparser, ``transforms.feed_xml``) or the JSON Feed
-reader (``transforms.feed_json``).  Every kept text field is plain,
-sanitized text (``transforms.feed_text``) and every entry link an absolute
-http(s) URL (``transforms.feed_links``).  A malformed feed still yields
+path the user named), decoded by fixed rules (``transforms.feed.decode``),
+screened for XML entity declarations (``transforms.feed.screen``) and read
+by the XML reader (feedparser, ``transforms.feed.xml_feed``) or the JSON Feed
+reader (``transforms.feed.json_feed``).  Every kept text field is plain,
+sanitized text (``transforms.feed.text``) and every entry link an absolute
+http(s) URL (``transforms.feed.links``).  A malformed feed still yields
 every entry that could be salvaged, plus one dead letter for the feed
 itself; a bad entry is its own dead letter.  Requests are conditional (ETag /
 Last-Modified from the previous poll), and a body whose hash has not changed
@@ -16,35 +16,36 @@ work.  Each poll also emits the feed's new state.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from datetime import datetime, timedelta
-from typing import Any, Mapping
+from datetime import datetime
+from typing import Any, Iterable, Mapping
 
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from schemas import DeadLetter, FeedEntry, FeedState
-from transforms import outcomes
-from transforms.feed_decode import decode_feed
-from transforms.feed_json import parse_json_feed
-from transforms.feed_list import is_url, read_capped
-from transforms.feed_model import FeedProblem, ParsedFeed
-from transforms.feed_screen import screen_xml
-from transforms.feed_state import (
+from transforms.feed.decode import decode_feed
+from transforms.feed.json_feed import parse_json_feed
+from transforms.feed.locations import is_url, read_capped
+from transforms.feed.model import FeedProblem, ParsedFeed
+from transforms.feed.screen import screen_xml
+from transforms.feed.states import (
+    Schedule,
     after_failure,
     after_response,
     body_digest,
     conditional_headers,
     deferred,
 )
-from transforms.feed_xml import parse_xml_feed
-from transforms.http.async_dofn import AsyncIODoFn
+from transforms.feed.xml_feed import parse_xml_feed
 from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
 from transforms.http.settings import FetchSettings
+from transforms.lib import outcomes
+from transforms.lib.async_dofn import AsyncIODoFn
+from transforms.lib.state_dir import StateDir
 
 __all__ = ["FEED_STATES", "FeedPoller", "FeedProblem", "ParsedFeed", "ReadFeedFn", "ReadFeeds",
-           "STAGE", "Schedule", "count_poll", "crash_outputs", "parse_feed", "run_time",
+           "STAGE", "count_poll", "crash_outputs", "parse_feed", "run_time",
            "screen_xml"]
 
 STAGE = "feed"
@@ -82,18 +83,6 @@ def run_time(fetched_at: datetime | None, timestamp: Any) -> datetime:
     if fetched_at is not None:
         return fetched_at
     return timestamp.to_utc_datetime(has_tz=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """How often a feed may and must be polled, and when to distrust validators."""
-
-    min_interval: timedelta = timedelta(0)
-    max_interval: timedelta = timedelta(hours=24)
-    revalidate_after: timedelta = timedelta(hours=24)
-
-    def as_kwargs(self) -> dict[str, timedelta]:
-        return {"min_interval": self.min_interval, "max_interval": self.max_interval}
 
 
 class FeedPoller:
@@ -233,3 +222,32 @@ class ReadFeeds(beam.PTransform):
         results = locations | "ParseFeeds" >> beam.ParDo(self._fn).with_outputs(
             outcomes.DEAD_LETTERS, FEED_STATES, main="entries")
         return results.entries, results[outcomes.DEAD_LETTERS], results[FEED_STATES]
+
+
+class _WritePendingStates(beam.DoFn):
+    def __init__(self, state_dir: str, run_tag: str):
+        self._state_dir = state_dir
+        self._run_tag = run_tag
+
+    def process(self, states: list[FeedState]) -> Iterable[str]:
+        yield StateDir(self._state_dir).write_pending_feed_states(states, self._run_tag)
+
+
+class WriteFeedStates(beam.PTransform):
+    """Batch: the feeds' new states in; one pending state file out, which the
+    launcher promotes once the run has succeeded.
+
+    A global combine, but on the feed path (one record per feed), never on
+    the article path.
+    """
+
+    def __init__(self, state_dir: str, run_tag: str):
+        super().__init__()
+        self._state_dir = state_dir
+        self._run_tag = run_tag
+
+    def expand(self, states: beam.PCollection[FeedState]) -> beam.PCollection[str]:
+        return (states
+                | "AllStates" >> beam.combiners.ToList()
+                | "WritePending" >> beam.ParDo(_WritePendingStates(self._state_dir,
+                                                                   self._run_tag)))

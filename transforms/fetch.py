@@ -15,13 +15,14 @@ from typing import Any, Iterable
 import apache_beam as beam
 
 from schemas import DeadLetter, FeedEntry, Page
-from transforms import outcomes
-from transforms.http.async_dofn import AsyncIODoFn
 from transforms.http.charset import decode, looks_binary
 from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
 from transforms.http.politeness import origin_of
 from transforms.http.settings import FetchSettings
+from transforms.lib import outcomes
+from transforms.lib.async_dofn import AsyncIODoFn
+from transforms.lib.stage import ApplyStage, Stage
 
 STAGE = "fetch"
 HostKey = tuple[str, int]
@@ -92,12 +93,20 @@ class FetchPageFn(AsyncIODoFn):
             outcomes.count(STAGE, "failed_with_feed_fallback")
 
 
-class _KeyByHost(beam.DoFn):
-    def __init__(self, shards: int):
-        self._shards = shards
+class ByHost:
+    """The grouping key of the fetch stage: (origin, shard) of an entry."""
 
-    def process(self, entry: FeedEntry) -> Iterable[tuple[HostKey, FeedEntry]]:
-        yield host_key(entry, self._shards)
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def __call__(self, entry: FeedEntry) -> HostKey:
+        return host_key(entry, self.shards)[0]
+
+
+def stage(settings: FetchSettings, max_in_flight: int = 32) -> Stage:
+    """Entries grouped by (host, shard), per window, then fetched politely."""
+    return Stage("FetchPages", FetchPageFn(settings, max_in_flight),
+                 key=ByHost(settings.host_shards))
 
 
 class FetchPages(beam.PTransform):
@@ -114,9 +123,4 @@ class FetchPages(beam.PTransform):
 
     def expand(self, entries: beam.PCollection[FeedEntry]
                ) -> tuple[beam.PCollection[Page], beam.PCollection[DeadLetter]]:
-        results = (entries
-                   | "KeyByHost" >> beam.ParDo(_KeyByHost(self._settings.host_shards))
-                   | "GroupByHost" >> beam.GroupByKey()
-                   | "Fetch" >> beam.ParDo(FetchPageFn(self._settings, self._max_in_flight)
-                                           ).with_outputs(outcomes.DEAD_LETTERS, main="pages"))
-        return results.pages, results[outcomes.DEAD_LETTERS]
+        return entries | ApplyStage(stage(self._settings, self._max_in_flight))

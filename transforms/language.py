@@ -17,7 +17,8 @@ from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
 from schemas import Article, DeadLetter
-from transforms import outcomes
+from transforms.lib import outcomes
+from transforms.lib.stage import ApplyStage, Stage
 
 STAGE = "language"
 UNDETERMINED = "und"
@@ -85,16 +86,20 @@ class DetectLanguageFn(beam.DoFn):
         yield dataclasses.replace(article, language=language, language_prob=prob)
 
 
+def stage(max_chars: int = DEFAULT_SAMPLE_CHARS, seed: int = 0) -> Stage:
+    """Per article.  It follows the per-site clean step, so it asks to be
+    spread over the workers again (``spread``) where the runner allows."""
+    return Stage("DetectLanguage", DetectLanguageFn(max_chars, seed), spread=True)
+
+
 class DetectLanguage(beam.PTransform):
     """Articles in; articles with ``language`` and ``language_prob``, and
     dead letters, out."""
 
     def __init__(self, max_chars: int = DEFAULT_SAMPLE_CHARS, seed: int = 0):
         super().__init__()
-        self._fn = DetectLanguageFn(max_chars, seed)
+        self._stage = stage(max_chars, seed)
 
     def expand(self, articles: beam.PCollection[Article]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
-        results = articles | "Langdetect" >> beam.ParDo(self._fn).with_outputs(
-            outcomes.DEAD_LETTERS, main="articles")
-        return results.articles, results[outcomes.DEAD_LETTERS]
+        return articles | ApplyStage(self._stage, spread=False)

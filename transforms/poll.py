@@ -31,10 +31,11 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import DeadLetter, FeedEntry, FeedState
-from transforms import outcomes
-from transforms.feeds import FEED_STATES, FeedPoller, Schedule, count_poll, crash_outputs
-from transforms.http.loop import LoopThread
+from transforms.feed.states import Schedule
+from transforms.feeds import FEED_STATES, FeedPoller, count_poll, crash_outputs
 from transforms.http.settings import FetchSettings
+from transforms.lib import outcomes
+from transforms.lib.loop import LoopThread
 
 STAGE = "feed"
 # A tick element is "start,end,interval" (seconds) as text: Prism only
@@ -65,8 +66,9 @@ class _TickRestrictions(RestrictionProvider):
 
 
 class _TickFn(beam.DoFn):
-    def __init__(self, stop_marker: str):
+    def __init__(self, stop_marker: str, trailing_watermark: bool = True):
         self._stop_marker = stop_marker
+        self._trailing = trailing_watermark
 
     @beam.DoFn.unbounded_per_element()
     def process(self, element: str,
@@ -88,13 +90,14 @@ class _TickFn(beam.DoFn):
             index += 1
             due = start + interval * index
         time.sleep(min(MAX_NAP, max(0.0, due - time.time())))
-        # The watermark trails the clock by a poll interval and a margin, and
-        # never reaches the next tick.  Trailing gives the ticks already
+        # The watermark never reaches the next tick, and, where the runner
+        # profile asks for it (pipelines/runners.py), trails the clock by a
+        # poll interval and a margin.  Trailing gives the ticks already
         # emitted time to travel through polling and dedup before their window
         # closes: on Prism 2.62 a watermark at the clock let some of them fall
         # behind it and be dropped as late.  Moving on every call is what makes
         # Prism resume a deferred restriction promptly.
-        trailing = time.time() - interval - WATERMARK_MARGIN
+        trailing = time.time() - interval - WATERMARK_MARGIN if self._trailing else due
         watermark.set_watermark(Timestamp(max(start, min(trailing, due - 0.001))))
         # Resume at once; the nap above bounds that to about a call a second.
         tracker.defer_remainder()
@@ -104,17 +107,20 @@ class Ticks(beam.PTransform):
     """One timestamped tick every ``interval`` seconds from ``start`` until
     the stop marker appears."""
 
-    def __init__(self, start: float, interval: float, stop_marker: str):
+    def __init__(self, start: float, interval: float, stop_marker: str,
+                 trailing_watermark: bool = True):
         super().__init__()
         self._seed = f"{start},{start + _HORIZON},{interval}"
         self._stop_marker = stop_marker
+        self._trailing = trailing_watermark
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[float]:
         seed = self._seed
         return (pbegin
                 | "Impulse" >> beam.Impulse()
                 | "Schedule" >> beam.Map(lambda _: seed).with_output_types(str)
-                | "Tick" >> beam.ParDo(_TickFn(self._stop_marker)).with_output_types(float)
+                | "Tick" >> beam.ParDo(_TickFn(self._stop_marker, self._trailing)
+                                      ).with_output_types(float)
                 | "Stamp" >> beam.Map(lambda t: TimestampedValue(t, t)).with_output_types(float))
 
 

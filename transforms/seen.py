@@ -29,7 +29,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from schemas import FeedEntry
-from transforms import outcomes
+from transforms.lib import outcomes
 
 STAGE = "seen"
 SEEN_AGAIN = "seen_again"
@@ -72,16 +72,21 @@ class SeenFn(beam.DoFn):
 
 class DropSeen(beam.PTransform):
     """Entries (in the global window) in; first sightings out, re-sighted ids
-    on the ``seen_again`` output."""
+    on the ``seen_again`` output.  ``buckets`` comes from the runner profile
+    (``pipelines/runners.py``)."""
 
-    def __init__(self, ttl_seconds: float, initially_seen: frozenset[str] = frozenset()):
+    def __init__(self, ttl_seconds: float, initially_seen: frozenset[str] = frozenset(),
+                 buckets: int = BUCKETS):
         super().__init__()
         self._fn = SeenFn(ttl_seconds, initially_seen)
+        self._buckets = buckets
 
     def expand(self, entries: beam.PCollection[FeedEntry]
                ) -> tuple[beam.PCollection[FeedEntry], beam.PCollection[str]]:
+        buckets = self._buckets
         results = (entries
-                   | "KeyByBucket" >> beam.Map(lambda e: (bucket_of(e.id), e)).with_output_types(
+                   | "KeyByBucket" >> beam.Map(lambda e: (bucket_of(e.id, buckets), e)
+                                               ).with_output_types(
                        typing.Tuple[str, FeedEntry])
                    | "FirstSighting" >> beam.ParDo(self._fn).with_outputs(
                        SEEN_AGAIN, main="new"))

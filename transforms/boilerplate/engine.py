@@ -26,8 +26,8 @@ from typing import AbstractSet, Iterable
 
 from schemas import RemovedLine
 from transforms.boilerplate import structure
-from transforms.boilerplate.rules import END_CATEGORIES, RuleSet, normalise
-from transforms.text import word_count
+from transforms.boilerplate.rules import END_CATEGORIES, RuleSet
+from transforms.lib.text import normalise, word_count
 
 # A paragraph at least this long is body text.
 BODY_PARAGRAPH_WORDS = 30

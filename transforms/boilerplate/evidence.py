@@ -25,9 +25,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import Article
 from transforms.boilerplate.engine import SiteEvidence
-from transforms.boilerplate.rules import normalise
-from transforms.state_dir import atomic_write
-from transforms.text import word_count
+from transforms.lib.state_dir import StateDir, atomic_write
+from transforms.lib.text import normalise, word_count
 
 # Only short lines can be template: a long paragraph that recurs is quoted
 # or syndicated text, which belongs to each article.
@@ -119,50 +118,31 @@ def known_headlines(articles: Iterable[Article], stats: SiteStats) -> frozenset[
 
 
 class SiteStatsStore:
-    """Per-site stats in ``STATE_DIR/sites/``; pending ones in ``pending/``."""
+    """Per-site stats, kept through the state directory (``sites/``; a batch
+    run's new stats wait under ``pending/`` until the run succeeded)."""
 
     def __init__(self, state_dir: str):
-        self.state_dir = state_dir
+        self.state = StateDir(state_dir)
 
     @staticmethod
     def _name(source: str) -> str:
         return hashlib.sha256(source.encode("utf-8")).hexdigest()[:24] + ".json"
 
-    def path(self, source: str) -> str:
-        return FileSystems.join(self.state_dir, "sites", self._name(source))
-
-    def pending_dir(self, run_tag: str) -> str:
-        return FileSystems.join(self.state_dir, "pending", f"sites-{run_tag}")
+    def path(self, source: str, run_tag: str | None = None) -> str:
+        return FileSystems.join(self.state.sites_dir(run_tag), self._name(source))
 
     def load(self, source: str) -> SiteStats | None:
-        path = self.path(source)
-        if not FileSystems.exists(path):
+        row = self.state.read_json(self.path(source))
+        if row is None:
             return None
-        with FileSystems.open(path) as handle:
-            row = json.loads(handle.read().decode("utf-8"))
         return SiteStats(row["source"], row["articles"],
                          tuple((line, count) for line, count in row["lines"]),
                          tuple(row.get("titles", ())), tuple(row.get("ids", ())))
 
-    def write(self, stats: SiteStats, directory: str | None = None) -> str:
-        directory = directory or FileSystems.join(self.state_dir, "sites")
-        path = FileSystems.join(directory, self._name(stats.source))
+    def write(self, stats: SiteStats, run_tag: str | None = None) -> str:
+        """In place, or pending for the batch run ``run_tag``."""
         body = json.dumps({"source": stats.source, "articles": stats.articles,
                            "lines": [list(pair) for pair in stats.lines],
                            "titles": list(stats.titles), "ids": list(stats.ids)},
                           ensure_ascii=False)
-        return atomic_write(path, body.encode("utf-8"))
-
-    def promote(self, run_tag: str) -> int:
-        """Move a successful run's pending site stats into place."""
-        pending = self.pending_dir(run_tag)
-        if not FileSystems.exists(pending):
-            return 0
-        files = [m.path for m in FileSystems.match([FileSystems.join(pending, "*.json")])[0]
-                 .metadata_list]
-        target = FileSystems.join(self.state_dir, "sites")
-        if files and not FileSystems.exists(target):
-            FileSystems.mkdirs(target)
-        FileSystems.rename(files, [FileSystems.join(target, f.rsplit("/", 1)[1]) for f in files])
-        FileSystems.delete([pending])
-        return len(files)
+        return atomic_write(self.path(stats.source, run_tag), body.encode("utf-8"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from transforms.boilerplate.rules import normalise
+from transforms.lib.text import normalise
 
 # Class/id/itemprop/rel tokens that name page chrome.  Measured on the
 # corpora: "widget", "sidebar", "teaser", "nav_*", "comment" and "credit"

@@ -16,10 +16,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import unicodedata
 from pathlib import Path
 
-from transforms.text import word_count
+from transforms.lib.text import fold, normalise, word_count
 
 RULES_DIR = Path(__file__).with_name("rules")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -33,16 +32,6 @@ SHORT_LINE_WORDS = 16
 MAX_LABELLED_WORDS = 40
 LABEL_CATEGORIES = frozenset({"related", "navigation", "newsletter", "advert"})
 _SEPARATOR = re.compile(r"\s*(?::|：|\s[-–—|»>]+)\s+")
-
-
-def fold(text: str) -> str:
-    """NFKC, case-folded, runs of space folded; punctuation kept."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def normalise(line: str) -> str:
-    text = unicodedata.normalize("NFKC", line).casefold()
-    return _NON_WORD.sub(" ", text).strip()
 
 
 @dataclasses.dataclass(frozen=True)

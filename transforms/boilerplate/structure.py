@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from transforms.boilerplate.rules import normalise
+from transforms.lib.text import normalise
 
 _URL_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

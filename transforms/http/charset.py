@@ -12,7 +12,7 @@ import re
 
 import charset_normalizer
 
-from transforms.text import sanitize
+from transforms.lib.text import sanitize
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9._:-]+)""", re.IGNORECASE)

@@ -24,7 +24,7 @@ from transforms.http import guard
 from transforms.http.body import ACCEPT_ENCODING, BoundedDecoder
 from transforms.http.errors import FetchError
 from transforms.http.settings import FetchSettings
-from transforms.text import one_line
+from transforms.lib.text import one_line
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Worth another try later: the server said "not now", not "never".

@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from transforms.boilerplate.rules import normalise
-from transforms.text import word_count
+from transforms.lib.text import normalise, word_count
 
 # Elements whose text is one paragraph of the body.
 PARAGRAPH_TAGS = ("p", "h2", "h3", "h4", "li", "blockquote", "pre")

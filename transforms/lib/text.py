@@ -1,10 +1,12 @@
-"""Text helpers shared by the stages: safe text, paragraphs and word counts."""
+"""Text helpers shared by the stages: safe text, short fields, paragraphs,
+word counts, and the folded forms lines are compared in."""
 from __future__ import annotations
 
 import re
 import unicodedata
 
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 # C0 controls (but tab, newline, carriage return), DEL, C1 controls (the
 # 8-bit CSI \x9b starts terminal escapes; legitimate text never holds any),
@@ -55,3 +57,24 @@ def join_paragraphs(lines: list[str]) -> str:
 
 def word_count(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+def clean_line(value: object) -> str | None:
+    """A short text field (a title, an author, a tag, page metadata) as one
+    sanitized NFC line, or None if it is not a string or holds no text."""
+    if not isinstance(value, str):
+        return None
+    cleaned = " ".join(unicodedata.normalize("NFC", sanitize(value)).split())
+    return cleaned or None
+
+
+def fold(text: str) -> str:
+    """NFKC, case-folded, runs of space folded; punctuation kept."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def normalise(line: str) -> str:
+    """The form lines are compared in: NFKC, case-folded, punctuation and
+    symbols turned into single spaces ("ZDIEĽATEĽNÁ URL:" = "Zdieľateľná URL")."""
+    text = unicodedata.normalize("NFKC", line).casefold()
+    return _NON_WORD.sub(" ", text).strip()

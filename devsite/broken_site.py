@@ -7,7 +7,7 @@ feedparser salvages two entries.
 """
 from __future__ import annotations
 
-from tests.site.server import Site, hang, static
+from devsite.server import Site, hang, static
 
 GOOD_ARTICLE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>City council approves new cycling network</title></head><body>

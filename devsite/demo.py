@@ -12,10 +12,10 @@ import shutil
 import sys
 from typing import Sequence
 
+from devsite.broken_site import broken_site
+from devsite.corpus_site import corpus_site
+from devsite.seed_site import VARIANTS, seed_site
 from pipelines import ingest
-from tests.site.broken_site import broken_site
-from tests.site.corpus_site import corpus_site
-from tests.site.seed_site import VARIANTS, seed_site
 
 # The demo's pages answer instantly; only the hanging page waits, so short
 # timeouts keep the demo quick without changing what it shows.

@@ -23,7 +23,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from schemas import Article, DeadLetter, FeedEntry, Page
-from transforms.text import one_line
+from transforms.lib.text import one_line
 
 NAMESPACE = "newsbeam"
 DEAD_LETTERS = "dead_letters"

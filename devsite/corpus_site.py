@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.site.server import Site, static
+from devsite.server import Site, static
 
-CORPORA = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
+CORPORA = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "corpus"
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _OG_TITLE = re.compile(rb"""<meta[^>]+property=["']og:title["'][^>]+content=["']([^"']+)""",
                        re.IGNORECASE)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from schemas import FeedEntry
-from transforms.urls import article_id
+from transforms.lib.urls import article_id
 
 # (error_type, url, message) for the feed or for one entry.
 Problem = tuple[str, str, str]

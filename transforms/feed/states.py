@@ -1,30 +1,34 @@
 """Feed state between polls: conditional requests, scheduling, health.
 
-Pure functions decide what to send and what to remember; ``FeedStateStore``
-keeps the states as JSON lines in the state directory.  A batch run writes
-its new states to ``pending/`` and the launcher promotes them only after
-the run succeeded, so a failed run never marks a feed as seen.
+Pure functions decide what to send and what to remember; the state
+directory (``transforms.lib.state_dir``) keeps the states between runs.
 """
 from __future__ import annotations
 
 import dataclasses
 import email.utils
 import hashlib
-import json
 import re
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
-
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
+from typing import Mapping
 
 from schemas import FeedState
-from transforms.state_dir import atomic_write
 
-STATES_FILE = "feeds.jsonl"
-PENDING_DIR = "pending"
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(no-cache|no-store)", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How often a feed may and must be polled, and when to distrust validators."""
+
+    min_interval: timedelta = timedelta(0)
+    max_interval: timedelta = timedelta(hours=24)
+    revalidate_after: timedelta = timedelta(hours=24)
+
+    def as_kwargs(self) -> dict[str, timedelta]:
+        return {"min_interval": self.min_interval, "max_interval": self.max_interval}
+
 
 # Outcomes recorded in FeedState.last_outcome.
 FETCHED, NOT_MODIFIED, UNCHANGED, FAILED, DEFERRED = (
@@ -133,95 +137,3 @@ def after_failure(state: FeedState | None, url: str, at: datetime, *, error_type
 
 def deferred(state: FeedState) -> FeedState:
     return dataclasses.replace(state, last_outcome=DEFERRED)
-
-
-# Serialisation -----------------------------------------------------------------
-def to_json(state: FeedState) -> str:
-    row = {}
-    for field in dataclasses.fields(state):
-        value = getattr(state, field.name)
-        row[field.name] = value.isoformat() if isinstance(value, datetime) else value
-    return json.dumps(row, sort_keys=True, ensure_ascii=False)
-
-
-def from_json(line: str) -> FeedState:
-    row: dict[str, Any] = json.loads(line)
-    names = {f.name for f in dataclasses.fields(FeedState)}
-    values = {}
-    for key, value in row.items():
-        if key not in names:
-            continue  # written by a newer version: ignore, don't fail
-        if key.endswith("_at") or key == "retry_after_until":
-            value = datetime.fromisoformat(value) if value else None
-        values[key] = value
-    return FeedState(**values)
-
-
-class FeedStateStore:
-    """The feed states of one state directory (any Beam filesystem)."""
-
-    def __init__(self, state_dir: str):
-        self.state_dir = state_dir
-
-    @property
-    def path(self) -> str:
-        return FileSystems.join(self.state_dir, STATES_FILE)
-
-    def pending_path(self, run_tag: str) -> str:
-        return FileSystems.join(self.state_dir, PENDING_DIR, f"feeds-{run_tag}.jsonl")
-
-    def load(self) -> dict[str, FeedState]:
-        if not FileSystems.exists(self.path):
-            return {}
-        with FileSystems.open(self.path) as handle:
-            lines = handle.read().decode("utf-8").splitlines()
-        states = (from_json(line) for line in lines if line.strip())
-        return {state.url: state for state in states}
-
-    @staticmethod
-    def write_lines(path: str, states: Iterable[FeedState]) -> None:
-        body = "".join(to_json(s) + "\n" for s in sorted(states, key=lambda s: s.url))
-        atomic_write(path, body.encode("utf-8"))
-
-    def promote(self, run_tag: str) -> dict[str, FeedState]:
-        """Merge a successful run's pending states into the current ones."""
-        pending = self.pending_path(run_tag)
-        states = self.load()
-        if FileSystems.exists(pending):
-            with FileSystems.open(pending) as handle:
-                for line in handle.read().decode("utf-8").splitlines():
-                    if line.strip():
-                        state = from_json(line)
-                        states[state.url] = state
-            self.write_lines(self.path, states.values())
-            FileSystems.delete([pending])
-        return states
-
-
-class _WritePending(beam.DoFn):
-    def __init__(self, state_dir: str, run_tag: str):
-        self._store = FeedStateStore(state_dir)
-        self._run_tag = run_tag
-
-    def process(self, states: list[FeedState]) -> Iterable[str]:
-        path = self._store.pending_path(self._run_tag)
-        FeedStateStore.write_lines(path, states)
-        yield path
-
-
-class WriteFeedStates(beam.PTransform):
-    """Feed states in; one pending state file for the launcher to promote out.
-
-    A global combine, but on the feed path (one record per feed), never on
-    the article path.
-    """
-
-    def __init__(self, state_dir: str, run_tag: str):
-        super().__init__()
-        self._state_dir = state_dir
-        self._run_tag = run_tag
-
-    def expand(self, states: beam.PCollection[FeedState]) -> beam.PCollection[str]:
-        return (states
-                | "AllStates" >> beam.combiners.ToList()
-                | "WritePending" >> beam.ParDo(_WritePending(self._state_dir, self._run_tag)))

@@ -7,7 +7,7 @@ import zlib
 
 import brotli
 
-from tests.site.server import Route, send
+from devsite.server import Route, send
 
 
 def redirect(location: str, status: int = 302) -> Route:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlsplit
 
-from transforms.feed_model import Problem
+from transforms.feed.model import Problem
 from transforms.http.guard import ALLOWED_SCHEMES
-from transforms.text import sanitize
+from transforms.lib.text import sanitize
 
 UNSUPPORTED = "unsupported_link"
 # Browsers drop tabs and line breaks inside URLs, and send a space as %20

@@ -23,7 +23,7 @@ import unicodedata
 import lxml.html
 from lxml import etree
 
-from transforms.text import sanitize
+from transforms.lib.text import clean_line, sanitize
 
 PLAIN_TYPES = frozenset({"text/plain", "text", "plain"})
 _SEPARATED = frozenset({"br", "p", "div", "li", "ul", "ol", "dt", "dd", "tr", "td", "th",
@@ -50,9 +50,7 @@ def line(value: object, markup: bool = False) -> str | None:
     decoded); otherwise it is taken as it is."""
     if not isinstance(value, str):
         return None
-    text = html_to_text(value) if markup else value
-    cleaned = " ".join(unicodedata.normalize("NFC", sanitize(text)).split())
-    return cleaned or None
+    return clean_line(html_to_text(value) if markup else value)
 
 
 def html_to_text(markup: str) -> str:

@@ -1,8 +1,8 @@
 """RSS, Atom and RDF feeds, read with feedparser from text we decoded.
 
 feedparser gets the document as UTF-8 with a declaration that says so
-(``transforms.feed_decode``), after the entity screen
-(``transforms.feed_screen``) has judged the very bytes its parser reads.
+(``transforms.feed.decode``), after the entity screen
+(``transforms.feed.screen``) has judged the very bytes its parser reads.
 A feed fetched over http(s) gets its URL as the base for relative links; a
 feed read from a file gets none, so relative links stay relative and end as
 ``unsupported_link`` instead of pointing at an invented host.
@@ -21,9 +21,9 @@ from typing import Any, Mapping
 
 import feedparser
 
-from transforms.feed_decode import utf8_xml
-from transforms.feed_links import base_url, entry_link
-from transforms.feed_model import (
+from transforms.feed.decode import utf8_xml
+from transforms.feed.links import base_url, entry_link
+from transforms.feed.model import (
     ENTRY_ERRORS,
     FeedProblem,
     ParsedFeed,
@@ -32,8 +32,8 @@ from transforms.feed_model import (
     new_entry,
     unique,
 )
-from transforms.feed_screen import screen_xml
-from transforms.feed_text import author_name, fragment, is_markup, line
+from transforms.feed.screen import screen_xml
+from transforms.feed.text import author_name, fragment, is_markup, line
 
 # Benign bozo reasons: the document parsed, it only lied about itself.
 _BENIGN_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 import json
 
-from tests.site import faults
-from tests.site.server import Route, Site, http_date, send, static
+from devsite import faults
+from devsite.server import Route, Site, http_date, send, static
 
 GOOD = 8
 

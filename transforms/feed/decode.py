@@ -30,8 +30,8 @@ import re
 
 import charset_normalizer
 
-from transforms.feed_model import FeedProblem
-from transforms.text import sanitize
+from transforms.feed.model import FeedProblem
+from transforms.lib.text import sanitize
 
 UTF8_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),

@@ -13,7 +13,7 @@ import html
 import time
 from dataclasses import dataclass, field
 
-from tests.site.server import Site, send
+from devsite.server import Site, send
 
 TOPICS = ("harbour", "council", "library", "railway", "festival", "hospital", "school",
           "bridge", "museum", "market")

@@ -20,9 +20,9 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.site.server import Site, static
+from devsite.server import Site, static
 
-SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed" / "scraped.txt"
+SEED = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "seed" / "scraped.txt"
 VARIANTS = ("wordpress", "flat", "inline")
 CHROME_LANGUAGES = ("sk", "en", "cs", "de")
 ARTICLE_PATH = "/2025/04/26/russia-claims-full-control-of-kursk/"

@@ -29,8 +29,8 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms import outcomes
-from transforms.http.loop import LoopThread
+from transforms.lib import outcomes
+from transforms.lib.loop import LoopThread
 
 
 @dataclasses.dataclass(eq=False)  # identity: one entry per submitted item

@@ -7,7 +7,7 @@ Here every field is type-checked: a bad optional field reads as absent, a
 bad item is that item's own dead letter, and only a document that is not a
 JSON Feed, or whose ``items`` is not a list, fails as a whole.
 
-Item links pass the same check as RSS links (``transforms.feed_links``).
+Item links pass the same check as RSS links (``transforms.feed.links``).
 Relative ones resolve against ``home_page_url`` (itself resolved against
 the feed's URL) or the feed's URL; a local file has no base.
 """
@@ -17,8 +17,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from transforms.feed_links import base_url, entry_link
-from transforms.feed_model import (
+from transforms.feed.links import base_url, entry_link
+from transforms.feed.model import (
     ENTRY_ERRORS,
     FeedProblem,
     ParsedFeed,
@@ -27,7 +27,7 @@ from transforms.feed_model import (
     new_entry,
     unique,
 )
-from transforms.feed_text import author_name, fragment, line
+from transforms.feed.text import author_name, fragment, line
 
 _MAX_DATE = 64
 

@@ -37,7 +37,7 @@ from defusedxml.expatreader import DefusedExpatParser
 from feedparser.encodings import convert_to_utf8
 from feedparser.sanitizer import replace_doctype
 
-from transforms.feed_model import FeedProblem
+from transforms.feed.model import FeedProblem
 
 REFUSED = "xml_entities_forbidden"
 

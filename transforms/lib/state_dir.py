@@ -1,0 +1,430 @@
+"""The state directory: its layout, whole files, promotion, and one run at a time.
+
+Everything newsbeam keeps between runs lives under one directory
+(``--state-dir``, by default ``OUTPUT/_state``), on any Beam filesystem, and
+only this module knows its layout:
+
+| path | what |
+| --- | --- |
+| ``feeds.jsonl`` | each feed's validators, body hash, schedule and health |
+| ``sites/`` | per-site boilerplate evidence (line recurrence, headlines) |
+| ``seen/`` | ids committed per window, and ids re-sighted (streaming) |
+| ``commits/`` | one record per committed window (streaming) |
+| ``pending/`` | a batch run's new states, promoted once the run succeeds |
+| ``STOP`` | the stop marker (streaming) |
+| ``LOCK``, ``LOCK.json`` | the run lock (local filesystems / object storage) |
+
+**Whole files.**  Every file is written by :func:`atomic_write`: to a
+dot-prefixed temporary name that is unique to the writer, then renamed into
+place.  Two writers never share a temporary file, a reader never sees half
+a file, and a failed write leaves no temporary behind.
+
+**Pending, then promoted.**  A batch run writes its new states under
+``pending/`` (named after the run) and :meth:`StateDir.promote` moves them
+into place only after the pipeline succeeded, so a failed run never marks a
+feed as fetched or an article as counted.
+
+**One run at a time.**  Two runs promoting feed states into the same
+directory at once lost states in trials, so a run holds :class:`StateLock`
+for its whole life, and a second run is refused at once (exit status 2)
+or after ``--lock-timeout`` seconds.
+- On a local or mounted filesystem the lock is ``flock`` on
+  ``STATE_DIR/LOCK``: the kernel drops it when the holder dies, even on
+  ``kill -9``, so a crashed run never blocks the next one.
+- On object storage (``gs://``, ``s3://``), which has no locks, it is a
+  lease object ``STATE_DIR/LOCK.json`` with an expiry that the holder
+  renews.  A run killed without cleanup blocks others until its lease
+  expires (``LEASE_SECONDS``), and two runs starting within the same
+  second can both win: schedule runs on object storage so that they do not
+  overlap (Airflow ``max_active_runs=1``), and let the lease catch mistakes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO, Callable, Iterable
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import FeedState
+
+_LOG = logging.getLogger(__name__)
+LOCK_FILE = "LOCK"
+LEASE_FILE = "LOCK.json"
+LEASE_SECONDS = 120.0
+FEEDS_FILE = "feeds.jsonl"
+SITES = "sites"
+SEEN = "seen"
+COMMITS = "commits"
+PENDING = "pending"
+STOP_MARKER = "STOP"
+
+
+def atomic_write(path: str, data: bytes | Callable[[BinaryIO], None]) -> str:
+    """Write ``data`` (bytes, or a function writing to a file) to ``path``,
+    on any Beam filesystem, all at once.
+
+    The temporary name is unique per call and dot-prefixed, so dataset
+    readers skip it; it is removed if anything fails.
+    """
+    directory, name = path.rsplit("/", 1) if "/" in path else (".", path)
+    temporary = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with FileSystems.create(temporary,
+                                compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
+        FileSystems.rename([temporary], [path])
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    return path
+
+
+def atomic_write_json(path: str, payload: Any) -> str:
+    return atomic_write(path, json.dumps(payload, indent=1, sort_keys=True,
+                                         ensure_ascii=False).encode("utf-8"))
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+    except Exception:  # noqa: BLE001 - best effort; the original error matters
+        _LOG.warning("could not remove temporary file %s", path)
+
+
+def is_local(path: str) -> bool:
+    scheme = path.split("://", 1)[0] if "://" in path else ""
+    return scheme in ("", "file")
+
+
+class StateBusy(Exception):
+    """Another run holds the state directory; the message says which."""
+
+
+def _holder(command: str) -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    return (f"newsbeam {holder.get('command', '?')} (pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}, since {holder.get('started', '?')})")
+
+
+class StateLock:
+    """Held by the launcher for a whole run; see the module docstring."""
+
+    def __init__(self, state_dir: str, command: str):
+        self.state_dir = state_dir
+        self.command = command
+        self._fd: int | None = None
+        self._lease: str | None = None
+        self._renewer: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def acquire(self, timeout: float = 0.0) -> StateLock:
+        """Take the lock, waiting up to ``timeout`` seconds; else StateBusy."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            holder = self._try_acquire()
+            if holder is None:
+                return self
+            if time.monotonic() >= deadline:
+                raise StateBusy(f"the state directory {self.state_dir} is in use by "
+                                f"{_describe(holder)}; runs on one state directory take "
+                                "turns (see --lock-timeout)")
+            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import fcntl
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        if self._lease is not None:
+            self._stop.set()
+            if self._renewer is not None:
+                self._renewer.join(5)
+            _remove_quietly(self._lease)
+            self._lease = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._lease is not None
+
+    def __enter__(self) -> StateLock:
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def _try_acquire(self) -> dict[str, Any] | None:
+        if not FileSystems.exists(self.state_dir):
+            FileSystems.mkdirs(self.state_dir)
+        if is_local(self.state_dir):
+            return self._try_flock()
+        return self._try_lease()
+
+    def _try_flock(self) -> dict[str, Any] | None:
+        import fcntl
+        path = os.path.join(self.state_dir.removeprefix("file://"), LOCK_FILE)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+            except ValueError:
+                holder = {}
+            os.close(fd)
+            return holder
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(_holder(self.command)).encode("utf-8"), 0)
+        self._fd = fd
+        return None
+
+    def _try_lease(self) -> dict[str, Any] | None:
+        path = FileSystems.join(self.state_dir, LEASE_FILE)
+        current = self._read_lease(path)
+        if current is not None and current.get("expires", 0) > time.time():
+            return current
+        mine = {**_holder(self.command), "token": uuid.uuid4().hex}
+        self._write_lease(path, mine)
+        time.sleep(1.0)  # let a racing writer's lease land, then see who won
+        current = self._read_lease(path)
+        if current is None or current.get("token") != mine["token"]:
+            return current or {}
+        self._lease = path
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew, args=(path, mine),
+                                         name="newsbeam-lease", daemon=True)
+        self._renewer.start()
+        return None
+
+    @staticmethod
+    def _read_lease(path: str) -> dict[str, Any] | None:
+        if not FileSystems.exists(path):
+            return None
+        try:
+            with FileSystems.open(path) as handle:
+                return json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _write_lease(path: str, lease: dict[str, Any]) -> None:
+        atomic_write_json(path, {**lease, "expires": time.time() + LEASE_SECONDS})
+
+    def _renew(self, path: str, lease: dict[str, Any]) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 4):
+            try:
+                self._write_lease(path, lease)
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat
+                _LOG.warning("could not renew the state lease %s: %s", path, exc)
+
+
+# Feed states as JSON lines ----------------------------------------------------
+
+def feed_state_to_json(state: FeedState) -> str:
+    row = {}
+    for field in dataclasses.fields(state):
+        value = getattr(state, field.name)
+        row[field.name] = value.isoformat() if isinstance(value, datetime) else value
+    return json.dumps(row, sort_keys=True, ensure_ascii=False)
+
+
+def feed_state_from_json(line: str) -> FeedState:
+    row: dict[str, Any] = json.loads(line)
+    names = {f.name for f in dataclasses.fields(FeedState)}
+    values = {}
+    for key, value in row.items():
+        if key not in names:
+            continue  # written by a newer version: ignore, don't fail
+        if key.endswith("_at") or key == "retry_after_until":
+            value = datetime.fromisoformat(value) if value else None
+        values[key] = value
+    return FeedState(**values)
+
+
+def _feed_lines(states: Iterable[FeedState]) -> bytes:
+    return "".join(feed_state_to_json(s) + "\n"
+                   for s in sorted(states, key=lambda s: s.url)).encode("utf-8")
+
+
+class StateDir:
+    """One state directory (any Beam filesystem); see the module docstring."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    # Layout -----------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return FileSystems.join(self.root, *parts)
+
+    @property
+    def feeds_file(self) -> str:
+        return self.path(FEEDS_FILE)
+
+    @property
+    def stop_marker(self) -> str:
+        return self.path(STOP_MARKER)
+
+    @property
+    def seen_dir(self) -> str:
+        return self.path(SEEN)
+
+    @property
+    def commits_dir(self) -> str:
+        return self.path(COMMITS)
+
+    def pending_feeds(self, run_tag: str) -> str:
+        return self.path(PENDING, f"feeds-{run_tag}.jsonl")
+
+    def sites_dir(self, run_tag: str | None = None) -> str:
+        """Where site stats go: in place, or pending for the run ``run_tag``."""
+        return self.path(PENDING, f"sites-{run_tag}") if run_tag else self.path(SITES)
+
+    # Files -------------------------------------------------------------------
+    def read(self, path: str) -> bytes | None:
+        if not FileSystems.exists(path):
+            return None
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            return handle.read()
+
+    def read_json(self, path: str) -> Any:
+        data = self.read(path)
+        return None if data is None else json.loads(data.decode("utf-8"))
+
+    def listing(self, directory: str, pattern: str = "*.json") -> list[Any]:
+        """Metadata of the files in ``directory``, sorted by path."""
+        if not FileSystems.exists(directory):
+            return []
+        found = FileSystems.match([FileSystems.join(directory, pattern)])[0].metadata_list
+        return sorted(found, key=lambda m: m.path)
+
+    # Feed states ---------------------------------------------------------------
+    def feed_states(self) -> dict[str, FeedState]:
+        data = self.read(self.feeds_file)
+        if data is None:
+            return {}
+        states = (feed_state_from_json(line) for line in data.decode("utf-8").splitlines()
+                  if line.strip())
+        return {state.url: state for state in states}
+
+    def write_pending_feed_states(self, states: Iterable[FeedState], run_tag: str) -> str:
+        return atomic_write(self.pending_feeds(run_tag), _feed_lines(states))
+
+    def merge_feed_states(self, states: Iterable[FeedState]) -> dict[str, FeedState]:
+        """Fold new states into ``feeds.jsonl`` at once (streaming has no end
+        of run to wait for)."""
+        merged = self.feed_states()
+        merged.update({s.url: s for s in states})
+        atomic_write(self.feeds_file, _feed_lines(merged.values()))
+        return merged
+
+    # Promotion ---------------------------------------------------------------
+    def promote(self, run_tag: str) -> dict[str, FeedState]:
+        """Move everything a successful batch run left pending into place:
+        its feed states (merged) and its site stats.  Returns every feed state."""
+        states = self.feed_states()
+        pending = self.pending_feeds(run_tag)
+        data = self.read(pending)
+        if data is not None:
+            for line in data.decode("utf-8").splitlines():
+                if line.strip():
+                    state = feed_state_from_json(line)
+                    states[state.url] = state
+            atomic_write(self.feeds_file, _feed_lines(states.values()))
+            FileSystems.delete([pending])
+        sites = self.sites_dir(run_tag)
+        files = [m.path for m in self.listing(sites)]
+        if files:
+            target = self.sites_dir()
+            if not FileSystems.exists(target):
+                FileSystems.mkdirs(target)
+            FileSystems.rename(files, [FileSystems.join(target, f.rsplit("/", 1)[1])
+                                       for f in files])
+        if FileSystems.exists(sites):
+            FileSystems.delete([sites])
+        return states
+
+    # Seen ids (streaming) ------------------------------------------------------
+    def write_seen(self, name: str, ids: Iterable[str]) -> str:
+        """Ids committed (``name`` = the window) or re-sighted (``again-...``)."""
+        return atomic_write(FileSystems.join(self.seen_dir, f"{name}.json"),
+                            json.dumps(sorted(set(ids))).encode("utf-8"))
+
+    def load_seen(self, ttl: timedelta, now: float | None = None) -> frozenset[str]:
+        """The ids a restarted stream must not ingest again.
+
+        ``seen/`` holds the ids of every committed window and, per window, the
+        ids re-sighted in it.  A committed id is remembered for ``ttl``; a
+        re-sighted one only if it was committed at all (within 4 x ``ttl``),
+        since a re-sighting says nothing about the first sighting's window
+        having been committed.  The ids trusted now are written back as one
+        ``base-*.json`` record, so articles a feed keeps listing for longer
+        than the TTL stay remembered across any number of restarts.
+        """
+        now = time.time() if now is None else now
+        horizon, keep = now - ttl.total_seconds(), now - 4 * ttl.total_seconds()
+        recent: set[str] = set()
+        committed: set[str] = set()
+        again: set[str] = set()
+        stale = []
+        for meta in self.listing(self.seen_dir):
+            updated = meta.last_updated_in_seconds or now
+            resighting = meta.path.rsplit("/", 1)[-1].startswith("again-")
+            if updated < (horizon if resighting else keep):
+                stale.append(meta.path)
+                continue
+            ids = set(self.read_json(meta.path) or ())
+            if resighting:
+                again |= ids
+            else:
+                committed |= ids
+                if updated >= horizon:
+                    recent |= ids
+        trusted = recent | (again & committed)
+        if stale:
+            FileSystems.delete(stale)
+        if trusted:
+            self.write_seen(f"base-{int(now)}", trusted)
+        return frozenset(trusted)
+
+    # Commit records (streaming) ----------------------------------------------------
+    def write_commit(self, window: str, record: dict[str, Any]) -> str:
+        return atomic_write_json(FileSystems.join(self.commits_dir, f"{window}.json"), record)
+
+    def commit_records(self, since: float, skip: Iterable[str] = ()) -> list[tuple[str, dict]]:
+        """(path, record) of the commit records written since ``since``."""
+        skip = set(skip)
+        fresh = []
+        for meta in self.listing(self.commits_dir):
+            if meta.path in skip or (meta.last_updated_in_seconds or 0) < since - 1:
+                continue
+            fresh.append((meta.path, self.read_json(meta.path)))
+        return fresh
+
+    # The stop marker (streaming) -------------------------------------------------
+    def request_stop(self) -> None:
+        atomic_write(self.stop_marker, b"stop")
+
+    def clear_stop(self) -> None:
+        if FileSystems.exists(self.stop_marker):
+            FileSystems.delete([self.stop_marker])
+
+    # The lock ----------------------------------------------------------------------
+    def lock(self, command: str) -> StateLock:
+        return StateLock(self.root, command)
