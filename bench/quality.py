@@ -26,8 +26,10 @@ from devsite.corpus_site import corpus_site, load_corpus
 from schemas import FeedEntry, Page
 from transforms.articles import ChainSettings, stages_between
 from transforms.http.charset import decode
+from transforms.lib.datasets import ARTICLES
 from transforms.lib.stage import run_in_process
 from transforms.lib.urls import article_id
+from transforms.sinks.parquet import ParquetSink
 
 KEYS = ("bow_p", "bow_r", "bow_f1", "offbody_lines", "snip_p", "snip_r", "snip_f1")
 FETCHED_AT = datetime(2026, 11, 25, tzinfo=UTC)
@@ -63,8 +65,8 @@ def pipeline(name: str, root: Path) -> dict[str, str]:
                            "--allow-private-networks", "--fetched-at", "2026-11-25T00:00:00Z"])
 
         assert code == 0, f"ingest failed for {name}"
-        table = ds.dataset(out / "articles", format="parquet", partitioning="hive").to_table(
-            columns=["url", "text"])
+        table = ds.dataset(ParquetSink(str(out)).location(ARTICLES), format="parquet",
+                           partitioning="hive").to_table(columns=["url", "text"])
         prefix = site.url(f"/{name}/")
         return {url[len(prefix):-len(".html")]: text for url, text in
                 zip(table.column("url").to_pylist(), table.column("text").to_pylist(),

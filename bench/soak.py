@@ -20,6 +20,8 @@ import pyarrow.dataset as ds
 from bench.corpus import REPO, machine, sandbox, write_json
 from bench.suite import NETGUARD, _tree_rss_kib
 from devsite.live_site import LiveSite, title_item
+from transforms.lib.datasets import ARTICLES
+from transforms.sinks.parquet import ParquetSink
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -64,7 +66,7 @@ def main() -> None:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=180)
         live.stop()
-    table = ds.dataset(work / "lake" / "articles", format="parquet",
+    table = ds.dataset(ParquetSink(str(work / "lake")).location(ARTICLES), format="parquet",
                        partitioning="hive").to_table(columns=["id", "title"])
     ids = table.column("id").to_pylist()
     items = sorted({title_item(t) for t in table.column("title").to_pylist()})

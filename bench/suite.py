@@ -260,7 +260,7 @@ def render(report: dict) -> str:
     if tight and tight.get("stage_seconds"):
         lines.append("where the time goes (tight loop, ms per article):")
         for stage, seconds in tight["stage_seconds"].items():
-            lines.append(f"  {stage:10s} {1000 * seconds / max(1, tight['articles']):7.2f}")
+            lines.append(f"  {stage:18s} {1000 * seconds / max(1, tight['articles']):7.2f}")
     return "\n".join(lines)
 
 
