@@ -8,12 +8,13 @@ import time
 from typing import Callable, Sequence, TypeVar
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
+from pipelines import runners
 from pipelines.options import NewsbeamOptions, help_text
-from transforms.feed.locations import FeedListError, load_feed_list
+from transforms.feed.locations import FeedListError, is_url, load_feed_list
 from transforms.lib.datasets import DATASETS
-from transforms.lib.state_dir import StateBusy, StateLock
+from transforms.lib.state_dir import StateBusy, StateLock, is_local
 
 T = TypeVar("T")
 
@@ -47,6 +48,58 @@ def check_values(options: PipelineOptions) -> None:
         raise UsageError("; ".join(problems))
 
 
+def known_flags() -> frozenset[str]:
+    """Every flag Beam and newsbeam define, dashes and underscores alike."""
+    parser = _BeamArgumentParser(allow_abbrev=False, conflict_handler="resolve",
+                                 add_help=False)
+    stack, seen = [PipelineOptions], set()
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+                sub._add_argparse_args(parser)
+    return frozenset(option for action in parser._actions for option in action.option_strings)
+
+
+def check_abbreviations(argv: Sequence[str]) -> None:
+    """Refuse a flag that is not one but abbreviates one.
+
+    Beam's parser accepts abbreviations, so a mistyped ``--out=DIR`` became
+    ``--output_executable_path`` and a Flink run wrote a jar instead of
+    running.  Flags Beam does not know at all still pass through to the
+    runner (``--checkpointing_interval`` for Flink, say).
+    """
+    known = known_flags()
+    for arg in argv:
+        if not arg.startswith("--") or arg == "--":
+            continue
+        name = arg.split("=", 1)[0]
+        if name in known:
+            continue
+        spelled = name.replace("-", "_")
+        longer = sorted(k for k in known if k.replace("-", "_").startswith(spelled))
+        if longer:
+            raise UsageError(f"{name} is not an option; flags are never abbreviated "
+                             f"(did you mean {longer[0]}?)")
+
+
+def check_shared_paths(options: PipelineOptions, feeds: Sequence[str]) -> None:
+    """On a runner whose workers run elsewhere, local paths must be shared."""
+    opts = options.view_as(NewsbeamOptions)
+    if not runners.profile(options).distributed or opts.shared_filesystem:
+        return
+    local = [p for p in (opts.output, opts.state_directory()) if p and is_local(p)]
+    local += [f for f in feeds if not is_url(f) and is_local(f)]
+    if local:
+        runner = runners.runner_name(options)
+        raise UsageError(
+            f"--runner={runner} runs workers that may not see the local path {local[0]}: "
+            "put --output and --state-dir (and feed files) on object storage (gs://, "
+            "s3://), or on a filesystem every worker mounts and pass --shared-filesystem")
+
+
 def lock_state(options: PipelineOptions, command: str) -> StateLock:
     """Hold the state directory for this run, or exit 2 if another run has it."""
     opts = options.view_as(NewsbeamOptions)
@@ -66,6 +119,7 @@ def feeds_and_output(options: PipelineOptions) -> list[str]:
         feeds = load_feed_list(opts.feeds)
     except FeedListError as exc:
         raise UsageError(str(exc)) from None
+    check_shared_paths(options, feeds)
     check_output(opts.output)
     opts.sink().prepare(DATASETS)
     return feeds
@@ -80,6 +134,7 @@ def start(command: str, description: str, argv: Sequence[str] | None,
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_abbreviations(args)
         return prepare(args)
     except UsageError as exc:
         print(f"newsbeam {command}: error: {exc}", file=sys.stderr)

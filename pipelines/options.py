@@ -104,6 +104,11 @@ class NewsbeamOptions(PipelineOptions):
         _flag(parser, "state-dir", default=None,
               help="Where feed validators (ETag, Last-Modified), body hashes, schedule and "
                    "health are kept between runs (default: OUTPUT/_state).")
+        _flag(parser, "shared-filesystem", action="store_true", default=False,
+              help="Confirm that local paths (--output, --state-dir, local feed files) are "
+                   "on a filesystem every worker sees (NFS, or a cluster on one machine). "
+                   "Required for local paths with a runner whose workers run elsewhere, "
+                   "such as Flink (default: off; object storage needs no flag).")
         _flag(parser, "lock-timeout", type=float, default=0.0,
               help="Seconds to wait for the state directory when another run holds it; "
                    "0 refuses at once with exit status 2 (default: %(default)s).")

@@ -5,16 +5,17 @@ in what they implement or in how they behave.  Each is a field of
 :class:`RunnerProfile`, chosen here from the runner name and the mode, and
 passed to the stages that need it.  To tune a runner, edit its profile;
 to add a runner, add a profile.  No stage checks which runner it is on.
+A runner not named here gets the portable choices (``OTHER``).
 
 - ``spread``: a Reshuffle where a stage asks for one (before language
   detection, after the per-site clean step), to spread the articles over
   the workers again.  Prism 2.62 does not implement the trigger Reshuffle
   uses in streaming, so it is off there; per-window groups are small.
-- ``seen_buckets``: the streaming seen store (``transforms/seen.py``) keeps
-  ids in this many keyed buckets and expires them lazily, because Prism
-  2.62 wipes a key's state when a timer is set on it.  A runner with
-  working per-key event-time timers (Flink) can use per-id keys and timers
-  instead; that variant belongs in ``transforms/seen.py``, chosen here.
+- ``per_id_timers``: how the streaming seen store (``transforms/seen.py``)
+  expires ids.  Flink has working per-key event-time timers: one key per
+  id, forgotten by a timer.  Prism 2.62 wipes a key's state when a timer is
+  set on it, so there ids live in ``seen_buckets`` keyed buckets and expire
+  lazily.
 - ``trailing_watermark``: the tick source's watermark trails the clock by a
   poll interval (``transforms/poll.py``).  On Prism 2.62 a watermark at the
   next tick let ticks still on their way through polling fall behind it and
@@ -32,13 +33,22 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 class RunnerProfile:
     name: str
     spread: bool = True
+    per_id_timers: bool = False
     seen_buckets: int = 64
     trailing_watermark: bool = True
+    # Runs workers on other machines: local paths must be on a filesystem
+    # they all see (``--shared-filesystem``).
+    distributed: bool = False
 
 
-BATCH = RunnerProfile("batch")
+LOCAL_BATCH = RunnerProfile("local-batch")
 PRISM_STREAMING = RunnerProfile("prism-streaming", spread=False)
-STREAMING = RunnerProfile("streaming")
+FLINK = RunnerProfile("flink", per_id_timers=True, distributed=True)
+# Spark, Dataflow, a PortableRunner pointed at any job server: the
+# portable choices (Reshuffle, buckets, trailing watermark).
+OTHER = RunnerProfile("other", distributed=True)
+LOCAL_RUNNERS = frozenset({"", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner",
+                           "FnApiRunner", "PrismRunner"})
 
 
 def runner_name(options: PipelineOptions) -> str:
@@ -47,8 +57,10 @@ def runner_name(options: PipelineOptions) -> str:
 
 def profile(options: PipelineOptions) -> RunnerProfile:
     """The profile for these options' runner and mode."""
-    if not options.view_as(StandardOptions).streaming:
-        return BATCH
-    if runner_name(options) in ("", "PrismRunner"):
-        return PRISM_STREAMING
-    return STREAMING
+    runner = runner_name(options)
+    streaming = options.view_as(StandardOptions).streaming
+    if runner == "FlinkRunner":
+        return FLINK
+    if runner not in LOCAL_RUNNERS:
+        return OTHER
+    return PRISM_STREAMING if streaming else LOCAL_BATCH

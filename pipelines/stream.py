@@ -71,7 +71,7 @@ def process(entries: beam.PCollection, feed_dead: beam.PCollection,
         return pcoll | label >> beam.WindowInto(FixedWindows(opts.window))
 
     new, seen_again = entries | "DropSeen" >> DropSeen(
-        opts.seen_ttl * 3600, initially_seen, profile.seen_buckets)
+        opts.seen_ttl * 3600, initially_seen, profile.seen_buckets, profile.per_id_timers)
     articles, chain_dead = windowed(new, "WindowEntries") | "Articles" >> ArticleChain(
         opts.chain_settings(), profile.spread)
     dead = ((windowed(feed_dead, "WindowFeedErrors"), chain_dead)

@@ -210,3 +210,32 @@ def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_an_abbreviated_flag_is_refused_not_taken_for_another(tmp_path):
+    """Beam's parser reads --out as --output_executable_path: a Flink run once
+    wrote a jar and reported DONE without running anything."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://example.invalid/feed\n")
+    result = run_cli("--feeds", str(feeds), "--out=" + str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "--out is not an option" in result.stderr and "--output" in result.stderr
+
+
+def test_local_paths_on_a_distributed_runner_need_a_shared_filesystem(tmp_path):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.launcher import UsageError, check_abbreviations, check_shared_paths
+    flink = ["--runner=FlinkRunner", f"--output={tmp_path}"]
+    with pytest.raises(UsageError, match="--shared-filesystem"):
+        check_shared_paths(PipelineOptions(flink), ["https://x.example/feed"])
+    with pytest.raises(UsageError, match="feeds/local.xml"):
+        check_shared_paths(PipelineOptions(["--runner=FlinkRunner", "--output=gs://b/lake",
+                                            "--state-dir=gs://b/state"]),
+                           [str(tmp_path / "feeds/local.xml")])
+    check_shared_paths(PipelineOptions([*flink, "--shared-filesystem"]), ["/srv/feed.xml"])
+    check_shared_paths(PipelineOptions(["--runner=FlinkRunner", "--output=gs://b/lake",
+                                        "--state-dir=gs://b/state"]),
+                       ["https://x.example/feed"])
+    check_shared_paths(PipelineOptions([f"--output={tmp_path}"]), ["/srv/feed.xml"])
+    check_abbreviations(["--checkpointing_interval=10000", "--parallelism=2"])

@@ -41,18 +41,24 @@ def at(seconds: int, *entries: FeedEntry) -> list:
 
 
 
-def test_dedup_across_ticks():
+# Both seen stores: buckets with lazy expiry (Prism), per-id keys with timers (Flink).
+VARIANTS = pytest.mark.parametrize("per_id_timers", [False, True], ids=["buckets", "timers"])
+
+
+@VARIANTS
+def test_dedup_across_ticks(per_id_timers):
     events = (TestStream().add_elements(at(0, entry("a"), entry("b")))
               .advance_watermark_to(BASE + 60)
               .add_elements(at(60, entry("a"), entry("c")))
               .advance_watermark_to_infinity())
     with streaming() as p:
-        new, again = p | events | DropSeen(3600)
+        new, again = p | events | DropSeen(3600, per_id_timers=per_id_timers)
         assert_that(new | beam.Map(lambda e: e.id), equal_to(["a", "b", "c"]), label="new")
         assert_that(again, equal_to(["a"]), label="again")
 
 
-def test_ttl_expiry_forgets_ids_no_feed_lists_any_more():
+@VARIANTS
+def test_ttl_expiry_forgets_ids_no_feed_lists_any_more(per_id_timers):
     events = (TestStream().add_elements(at(0, entry("a")))
               .advance_watermark_to(BASE + 30)
               .add_elements(at(30, entry("a")))           # seen again: expiry pushed to 80
@@ -60,19 +66,20 @@ def test_ttl_expiry_forgets_ids_no_feed_lists_any_more():
               .add_elements(at(100, entry("a")))
               .advance_watermark_to_infinity())
     with streaming() as p:
-        new, again = p | events | DropSeen(50)
+        new, again = p | events | DropSeen(50, per_id_timers=per_id_timers)
 
         assert_that(new | beam.Map(lambda e: e.id), equal_to(["a", "a"]), label="new")
         assert_that(again, equal_to(["a"]), label="again")
 
 
-def test_late_and_duplicate_entries():
+@VARIANTS
+def test_late_and_duplicate_entries(per_id_timers):
     events = (TestStream().add_elements(at(0, entry("a"), entry("a"), entry("b")))
               .advance_watermark_to(BASE + 500)
               .add_elements(at(5, entry("a"), entry("d")))  # behind the watermark
               .advance_watermark_to_infinity())
     with streaming() as p:
-        new, again = p | events | DropSeen(3600, frozenset({"b"}))
+        new, again = p | events | DropSeen(3600, frozenset({"b"}), per_id_timers=per_id_timers)
         assert_that(new | beam.Map(lambda e: e.id), equal_to(["a", "d"]), label="new")
         assert_that(again, equal_to(["a", "b", "a"]), label="again")
 

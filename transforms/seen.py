@@ -9,13 +9,18 @@ directory), so a restart does not ingest them again.  Re-sightings go to a
 tagged output; the commit step records them, which keeps long-lived items
 remembered across restarts.
 
-Expiry is lazy rather than timer-driven: ids are sharded into a fixed
-number of buckets, each bucket's state maps id -> last sighting, and every
-access to a bucket drops the ids whose TTL has passed.  A per-id
-event-time timer would be the textbook design, but Prism 2.62 (the
-streaming runner this Beam release ships with) wipes a key's state when a
-timer is set on it, which silently turns dedup off; buckets also keep the
-number of keys, and so the runner's per-key overhead, constant.
+Two implementations, chosen by the runner profile (``pipelines/runners.py``):
+
+- **Per-id timers** (Flink): each id is its own key, holding its last
+  sighting, with an event-time timer that forgets it ``ttl`` after that.
+  The textbook design: state is spread over all keys and workers, and
+  expiry is exact.
+- **Buckets** (Prism): ids are sharded into a fixed number of buckets, each
+  bucket's state maps id -> last sighting, and every access to a bucket
+  drops the ids whose TTL has passed.  Prism 2.62 wipes a key's state when
+  a timer is set on it, which silently turns per-id dedup off; buckets need
+  no timer, and keep the number of keys, and so the runner's per-key
+  overhead, constant.
 """
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ import typing
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
+from apache_beam.coders import PickleCoder, VarIntCoder
 from apache_beam.pvalue import TaggedOutput
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Timestamp
 
 from schemas import FeedEntry
 from transforms.lib import outcomes
@@ -70,23 +77,58 @@ class SeenFn(beam.DoFn):
             yield entry
 
 
+class SeenByTimerFn(beam.DoFn):
+    """Per-id keys: the last sighting in state, forgotten by an event-time timer."""
+
+    LAST = ReadModifyWriteStateSpec("last_sighting", VarIntCoder())  # micros
+    FORGET = TimerSpec("forget", TimeDomain.WATERMARK)
+
+    def __init__(self, ttl_seconds: float, initially_seen: frozenset[str] = frozenset()):
+        self._ttl_micros = int(ttl_seconds * 1_000_000)
+        self._initially_seen = initially_seen
+
+    def process(self, element: tuple[str, FeedEntry], timestamp=beam.DoFn.TimestampParam,
+                last=beam.DoFn.StateParam(LAST),
+                forget=beam.DoFn.TimerParam(FORGET)) -> Iterable[Any]:
+        article_id, entry = element
+        now = timestamp.micros
+        previous = last.read()
+        latest = now if previous is None else max(now, previous)
+        last.write(latest)
+        forget.set(Timestamp(micros=latest + self._ttl_micros))
+        if previous is not None or article_id in self._initially_seen:
+            outcomes.count(STAGE, "duplicate")
+            yield TaggedOutput(SEEN_AGAIN, article_id)
+        else:
+            outcomes.count(STAGE, "new")
+            yield entry
+
+    @on_timer(FORGET)
+    def expire(self, last=beam.DoFn.StateParam(LAST)) -> Iterable[Any]:
+        outcomes.count(STAGE, "expired")
+        last.clear()
+        return ()
+
+
 class DropSeen(beam.PTransform):
     """Entries (in the global window) in; first sightings out, re-sighted ids
-    on the ``seen_again`` output.  ``buckets`` comes from the runner profile
-    (``pipelines/runners.py``)."""
+    on the ``seen_again`` output.  ``per_id_timers`` and ``buckets`` come
+    from the runner profile (``pipelines/runners.py``)."""
 
     def __init__(self, ttl_seconds: float, initially_seen: frozenset[str] = frozenset(),
-                 buckets: int = BUCKETS):
+                 buckets: int = BUCKETS, per_id_timers: bool = False):
         super().__init__()
-        self._fn = SeenFn(ttl_seconds, initially_seen)
+        self._per_id = per_id_timers
+        self._fn = (SeenByTimerFn(ttl_seconds, initially_seen) if per_id_timers
+                    else SeenFn(ttl_seconds, initially_seen))
         self._buckets = buckets
 
     def expand(self, entries: beam.PCollection[FeedEntry]
                ) -> tuple[beam.PCollection[FeedEntry], beam.PCollection[str]]:
-        buckets = self._buckets
+        buckets, per_id = self._buckets, self._per_id
         results = (entries
-                   | "KeyByBucket" >> beam.Map(lambda e: (bucket_of(e.id, buckets), e)
-                                               ).with_output_types(
+                   | "Key" >> beam.Map(lambda e: (e.id if per_id else bucket_of(e.id, buckets),
+                                                  e)).with_output_types(
                        typing.Tuple[str, FeedEntry])
                    | "FirstSighting" >> beam.ParDo(self._fn).with_outputs(
                        SEEN_AGAIN, main="new"))
