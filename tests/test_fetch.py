@@ -203,6 +203,27 @@ def test_transient_failures_are_retried_until_success():
     assert 1.0 <= elapsed < SETTINGS.retry_budget + SETTINGS.total_timeout + 1
 
 
+def test_time_queued_behind_the_host_does_not_spend_the_retry_budget():
+    # One slot for the host, slow pages holding it longer than the whole
+    # retry budget: the 503 that recovers on its third attempt must still
+    # arrive, because waiting for the slot is not this URL's cost.
+    def hold(h):
+        time.sleep(0.8)
+        send(h, 200, b"<html><body><p>slow</p></body></html>")
+
+    routes = {"/503": Flaky(2, 503), **{f"/hold{i}": hold for i in range(3)}}
+    settings = FetchSettings(allow_private_networks=True, read_timeout=2, total_timeout=3,
+                             retry_budget=1, backoff_base=0.05, backoff_cap=0.1,
+                             per_host_concurrency=1, host_shards=1, respect_robots=False)
+    with Site(routes=routes) as site:
+        urls = [site.url("/503")] + [site.url(f"/hold{i}") for i in range(3)]
+        pages, tagged = fetch([entry(u) for u in urls], settings)
+        paths = [r.path for r in site.requests]
+    assert not tagged.get(DEAD_LETTERS)
+    assert sorted(p.entry.url for p in pages) == sorted(urls)
+    assert paths.count("/503") == 3
+
+
 def test_retry_after_beyond_the_budget_fails_at_once():
     with Site(routes={"/x": Flaky(5, 429, {"Retry-After": "3600"})}) as site:
         started = time.monotonic()

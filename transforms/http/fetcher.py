@@ -70,15 +70,27 @@ class Fetcher:
                           headers: Mapping[str, str]) -> Response:
         assert self._requests is not None, "Fetcher used before open()"
 
+        # The retry budget is this URL's own cost: its attempts and backoff.
+        # Time queued behind its host's gate or the global cap is not
+        # counted, or a burst of slow pages on one host would turn a 503
+        # that recovers into a dead letter.
+        queued = 0.0
+
+        def budget_clock() -> float:
+            return time.monotonic() - queued
+
         async def attempt() -> Response:
+            nonlocal queued
+            entered = time.monotonic()
             async with gate.slot(), self._requests:
+                queued += time.monotonic() - entered
                 try:
                     return await self._client.get(url, policy, headers)
                 except FetchError as exc:
                     self._politeness.pause(gate, exc.retry_after)
                     raise
 
-        return await with_retries(attempt, self._retry, self._rng)
+        return await with_retries(attempt, self._retry, self._rng, clock=budget_clock)
 
     async def _load_robots(self, origin: str) -> Robots:
         now = time.monotonic()
