@@ -15,8 +15,16 @@ FEEDS  ?=
 # The build needs the Go module proxy, nothing else.
 PRISM  := $(VENV)/bin/newsbeam-prism
 PRISM_SOURCES := tools/prism/main.go tools/prism/go.mod tools/prism/go.sum
+# A local Flink session cluster (tools/flink/cluster.py): `make flink` downloads
+# Flink 1.19.3 from PyPI and Beam's Flink job server jars from Maven Central
+# into .flink/ (once; needs Java 17 and Maven); flink-up starts it on
+# 127.0.0.1, flink-down stops exactly what flink-up started.  test-flink and
+# bench-flink start their own cluster in a loopback-only network namespace
+# (unshare -n, root) and tear it down whatever happens.
+FLINK := $(PY) tools/flink/cluster.py
 
-.PHONY: help install prism run test lint bench eval clean
+.PHONY: help install prism run test lint bench eval clean flink flink-up flink-down \
+        flink-status test-flink bench-flink
 
 help:
 	@echo "make run               ingest the built-in demo news site (out/demo)"
@@ -25,6 +33,9 @@ help:
 	@echo "make test              run the test suite"
 	@echo "make lint              ruff"
 	@echo "make bench / make eval benchmarks / extraction quality on ../shared/corpora"
+	@echo "make flink-up / flink-down   a local Flink session cluster (see README, Run on a cluster)"
+	@echo "make test-flink        the Flink suite, on its own cluster in a loopback-only namespace"
+	@echo "make bench-flink       newsbeam on Flink (parallelism 2) against the DirectRunner"
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -64,7 +75,27 @@ bench: $(STAMP) $(PRISM)
 eval: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.quality
 
+flink: $(STAMP)
+	$(FLINK) fetch
+
+flink-up: flink
+	$(FLINK) up
+
+# Works without the virtualenv too: stopping needs only the standard library.
+flink-down:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) tools/flink/cluster.py down
+
+flink-status:
+	$(FLINK) status
+
+test-flink: flink
+	$(FLINK) test
+
+bench-flink: flink
+	PYTHONPATH=. $(FLINK) isolated -- $(PY) -m bench.flink
+
 
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache build *.egg-info .bench-venv $(PRISM)
+	@echo "(.flink/, the Flink downloads, stays: make flink-down, then rm -rf .flink)"

@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import runners, summary
-from pipelines.launcher import feeds_and_output, lock_state, start
+from pipelines.launcher import feeds_and_output, lock_state, pipeline_options, start
 from pipelines.options import NewsbeamOptions
 from schemas import FeedState
 from transforms.articles import ArticleChain
@@ -74,7 +74,7 @@ def build(p: beam.Pipeline, options: PipelineOptions,
 
 
 def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
-    options = PipelineOptions(list(argv))
+    options = pipeline_options(argv)
     feeds = feeds_and_output(options)
     return options, feeds, lock_state(options, "ingest")
 

@@ -48,10 +48,12 @@ def check_values(options: PipelineOptions) -> None:
         raise UsageError("; ".join(problems))
 
 
-def known_flags() -> frozenset[str]:
-    """Every flag Beam and newsbeam define, dashes and underscores alike."""
+def _strict_parser() -> tuple[_BeamArgumentParser, dict[str, type[PipelineOptions]]]:
+    """Every flag Beam and newsbeam define, with abbreviations turned off,
+    and which options class declares each destination."""
     parser = _BeamArgumentParser(allow_abbrev=False, conflict_handler="resolve",
                                  add_help=False)
+    owners: dict[str, type[PipelineOptions]] = {}
     stack, seen = [PipelineOptions], set()
     while stack:
         cls = stack.pop()
@@ -59,8 +61,40 @@ def known_flags() -> frozenset[str]:
             if sub not in seen:
                 seen.add(sub)
                 stack.append(sub)
+                before = len(parser._actions)
                 sub._add_argparse_args(parser)
-    return frozenset(option for action in parser._actions for option in action.option_strings)
+                for action in parser._actions[before:]:
+                    owners.setdefault(action.dest, sub)
+    return parser, owners
+
+
+def known_flags() -> frozenset[str]:
+    """Every flag Beam and newsbeam define, dashes and underscores alike."""
+    return frozenset(option for action in _strict_parser()[0]._actions
+                     for option in action.option_strings)
+
+
+def pipeline_options(argv: Sequence[str]) -> PipelineOptions:
+    """Beam's PipelineOptions for ``argv``, without Beam's abbreviations.
+
+    Each of Beam's option views parses the command line with abbreviations
+    on, so newsbeam's own ``--output DIR`` was also read as Beam's
+    ``--output_executable_path DIR``, and the Flink job server wrote a jar to
+    DIR instead of running the job.  An option that only an abbreviation
+    set goes back to its default here.
+    """
+    options = PipelineOptions(list(argv))
+    parser, owners = _strict_parser()
+    strict, _ = parser.parse_known_args(list(argv))
+    for dest, value in vars(strict).items():
+        default = parser.get_default(dest)
+        owner = owners.get(dest)
+        if value != default or owner is None:
+            continue
+        view = options.view_as(owner)
+        if getattr(view, dest, default) != default:
+            setattr(view, dest, default)
+    return options
 
 
 def check_abbreviations(argv: Sequence[str]) -> None:

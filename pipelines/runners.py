@@ -16,6 +16,9 @@ A runner not named here gets the portable choices (``OTHER``).
   id, forgotten by a timer.  Prism 2.62 wipes a key's state when a timer is
   set on it, so there ids live in ``seen_buckets`` keyed buckets and expire
   lazily.
+- ``cancel_when_stopped``: a stream whose source has finished does not end
+  by itself (Flink, with checkpointing): once a stopped stream has committed
+  its last window, newsbeam cancels the job itself (``pipelines/flink.py``).
 - ``trailing_watermark``: the tick source's watermark trails the clock by a
   poll interval (``transforms/poll.py``).  On Prism 2.62 a watermark at the
   next tick let ticks still on their way through polling fall behind it and
@@ -39,11 +42,12 @@ class RunnerProfile:
     # Runs workers on other machines: local paths must be on a filesystem
     # they all see (``--shared-filesystem``).
     distributed: bool = False
+    cancel_when_stopped: bool = False
 
 
 LOCAL_BATCH = RunnerProfile("local-batch")
 PRISM_STREAMING = RunnerProfile("prism-streaming", spread=False)
-FLINK = RunnerProfile("flink", per_id_timers=True, distributed=True)
+FLINK = RunnerProfile("flink", per_id_timers=True, distributed=True, cancel_when_stopped=True)
 # Spark, Dataflow, a PortableRunner pointed at any job server: the
 # portable choices (Reshuffle, buckets, trailing watermark).
 OTHER = RunnerProfile("other", distributed=True)

@@ -27,7 +27,7 @@ import logging
 import signal
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Sequence
 
 import apache_beam as beam
@@ -35,8 +35,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.window import FixedWindows
 
-from pipelines import prism, runners
-from pipelines.launcher import UsageError, feeds_and_output, lock_state, start
+from pipelines import flink, prism, runners
+from pipelines.launcher import UsageError, feeds_and_output, lock_state, pipeline_options, start
 from pipelines.options import NewsbeamOptions
 from pipelines.prism import prism_binary  # noqa: F401 - where tests and users look for it
 from transforms.articles import ArticleChain
@@ -115,6 +115,15 @@ class _Commits:
         return [record for _, record in fresh]
 
 
+def _window_end(record: dict) -> float:
+    """The end of a commit record's window, in epoch seconds (0 if unknown)."""
+    try:
+        end = record["window"].rsplit("-", 1)[1]
+        return datetime.strptime(end, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    except (KeyError, IndexError, ValueError):
+        return 0.0
+
+
 def _describe(record: dict) -> str:
     return (f"committed window {record['window']}: {record['articles']} articles, "
             f"{record['dead_letters']} dead letters, {len(record['commits'])} "
@@ -122,7 +131,7 @@ def _describe(record: dict) -> str:
 
 
 def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
-    options = PipelineOptions(list(argv))
+    options = pipeline_options(argv)
     standard = options.view_as(StandardOptions)
 
     if standard.runner and standard.runner.split(".")[-1] in NOT_CONTINUOUS:
@@ -138,6 +147,8 @@ def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]
     if opts.poll_interval <= 0 or opts.window <= 0:
         raise UsageError("--poll-interval and --window must be positive")
     feeds = feeds_and_output(options)
+    if runners.profile(options).cancel_when_stopped:
+        flink.name_job(options, "stream")
     return options, feeds, lock_state(options, "stream")
 
 
@@ -224,15 +235,29 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
           flush=True)
     signals = stop.signals
     commits = _Commits(state, started)
-    deadline = None
+    profile = runners.profile(options)
+    deadline = stopped_at = None
     while not PipelineState.is_terminal(result.state):
-        for record in commits.poll():
+        fresh = commits.poll()
+        for record in fresh:
             print(f"newsbeam stream: {_describe(record)}", flush=True)
         if signals and deadline is None:
-            deadline = time.time() + opts.poll_interval + opts.window + 60
+            stopped_at = time.time()
+            deadline = stopped_at + opts.poll_interval + opts.window + 60
             print("newsbeam stream: stopping: committing open windows ...", flush=True)
+        last_committed = stopped_at is not None and any(
+            _window_end(r) > stopped_at for r in commits.seen.values())
+        if profile.cancel_when_stopped and last_committed:
+            # The window of the last tick is committed; this runner's job would
+            # run on without its source (pipelines/flink.py).
+            print("newsbeam stream: last window committed; ending the job", flush=True)
+            flink.cancel(options)
+            result.cancel()
+            break
         if deadline is not None and (len(signals) > 1 or time.time() > deadline):
             print("newsbeam stream: cancelling the job", flush=True)
+            if profile.cancel_when_stopped:
+                flink.cancel(options)
             result.cancel()
             break
         time.sleep(0.5)

@@ -239,3 +239,19 @@ def test_local_paths_on_a_distributed_runner_need_a_shared_filesystem(tmp_path):
                        ["https://x.example/feed"])
     check_shared_paths(PipelineOptions([f"--output={tmp_path}"]), ["/srv/feed.xml"])
     check_abbreviations(["--checkpointing_interval=10000", "--parallelism=2"])
+
+
+def test_newsbeams_output_flag_is_not_read_as_beams_output_executable_path():
+    """Beam's views parse with abbreviations on: --output also set Beam's
+    --output_executable_path, and the Flink job server wrote a jar instead of
+    running the job."""
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    from pipelines.launcher import pipeline_options
+    from pipelines.options import NewsbeamOptions
+    options = pipeline_options(["--output", "/tmp/lake", "--runner=FlinkRunner"])
+    assert options.view_as(NewsbeamOptions).output == "/tmp/lake"
+    assert options.view_as(PortableOptions).output_executable_path is None
+    assert options.get_all_options().get("output_executable_path") is None
+    given = pipeline_options(["--output=/tmp/lake", "--output_executable_path=/tmp/job.jar"])
+    assert given.view_as(PortableOptions).output_executable_path == "/tmp/job.jar"
