@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
 from datetime import UTC, datetime
 from typing import Any, Iterable, Iterator
 
@@ -140,17 +141,22 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).astimezone(UTC).timestamp()
 
 
-def _joined_articles(element: tuple[str, dict[str, list[Any]]]) -> list[Article]:
-    return list(element[1]["article"])
+ARTICLE, STORY = "article", "story"
+
+
+def _joined_articles(element: tuple[str, Iterable[tuple[str, Any]]]) -> list[Article]:
+    return [value for kind, value in element[1] if kind == ARTICLE]
 
 
 class _AttachFn(beam.DoFn):
     @outcomes.guarded(STAGE, _joined_articles)
-    def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterator[Article]:
-        _, joined = element
-        assignment = (joined["story"] or [None])[0]
-        for article in joined["article"]:
-            yield attach(article, assignment)
+    def process(self, element: tuple[str, Iterable[tuple[str, Any]]]) -> Iterator[Article]:
+        _, items = element
+        items = list(items)
+        assignment = next((value for kind, value in items if kind == STORY), None)
+        for kind, article in items:
+            if kind == ARTICLE:
+                yield attach(article, assignment)
 
 
 class IdentifyStories(beam.PTransform):
@@ -162,13 +168,24 @@ class IdentifyStories(beam.PTransform):
 
     def expand(self, articles: beam.PCollection[Article]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
+        # Declared element types: a portable runner (Prism) cannot re-encode
+        # the two inputs of the join's Flatten unless their coders agree.
         assignments = (articles
-                       | "Fingerprint" >> beam.ParDo(_FingerprintFn())
+                       | "Fingerprint" >> beam.ParDo(_FingerprintFn()).with_output_types(
+                           typing.Tuple[str, Fingerprint])
                        | "Together" >> beam.GroupByKey()
-                       | "Assign" >> beam.ParDo(_AssignFn(self._settings)))
-        keyed = articles | "ById" >> beam.Map(lambda a: (a.id, a))
-        joined = ({"article": keyed, "story": assignments}
-                  | "Join" >> beam.CoGroupByKey()
+                       | "Assign" >> beam.ParDo(_AssignFn(self._settings)).with_output_types(
+                           typing.Tuple[str, Assignment]))
+        # The join, by hand: both sides tagged to one declared type, then
+        # flattened and grouped by article id (CoGroupByKey's own Flatten
+        # mixes coders).
+        tagged = typing.Tuple[str, typing.Tuple[str, typing.Any]]
+        joined = ((articles | "TagArticles" >> beam.Map(lambda a: (a.id, (ARTICLE, a))
+                                                         ).with_output_types(tagged),
+                   assignments | "TagStories" >> beam.Map(lambda kv: (kv[0], (STORY, kv[1]))
+                                                          ).with_output_types(tagged))
+                  | "Both" >> beam.Flatten()
+                  | "ById" >> beam.GroupByKey()
                   | "Attach" >> beam.ParDo(_AttachFn()).with_outputs(
                       outcomes.DEAD_LETTERS, main="articles"))
         return joined.articles, joined[outcomes.DEAD_LETTERS]
