@@ -24,7 +24,7 @@ help:
 	@echo "make prism             build Prism, the streaming runner of newsbeam stream"
 	@echo "make test              run the test suite"
 	@echo "make lint              ruff"
-	@echo "make bench / make eval benchmarks / extraction quality on ../shared/corpora"
+	@echo "make bench / make eval benchmarks / extraction and story quality on ../shared/corpora"
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -63,6 +63,7 @@ bench: $(STAMP) $(PRISM)
 
 eval: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.quality
+	PYTHONPATH=. $(PY) -m bench.stories
 
 
 
