@@ -32,7 +32,7 @@ help:
 	@echo "make prism             build Prism, the streaming runner of newsbeam stream"
 	@echo "make test              run the test suite"
 	@echo "make lint              ruff"
-	@echo "make bench / make eval benchmarks / extraction quality on ../shared/corpora"
+	@echo "make bench / make eval benchmarks / extraction and story quality on ../shared/corpora"
 	@echo "make flink-up / flink-down   a local Flink session cluster (see README, Run on a cluster)"
 	@echo "make test-flink        the Flink suite, on its own cluster in a loopback-only namespace"
 	@echo "make bench-flink       newsbeam on Flink (parallelism 2) against the DirectRunner"
@@ -74,6 +74,7 @@ bench: $(STAMP) $(PRISM)
 
 eval: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.quality
+	PYTHONPATH=. $(PY) -m bench.stories
 
 flink: $(STAMP)
 	$(FLINK) fetch

@@ -23,6 +23,8 @@ RUNTIME = [
     "charset-normalizer==3.5.3",
     # Parser-level defence against XML entity attacks (billion laughs, XXE).
     "defusedxml==0.7.1",
+    # MinHash and LSH for near-duplicate stories, with fixed seeds.
+    "datasketch==2.0.0",
 ]
 
 DEV = [

@@ -23,6 +23,7 @@ from pipelines import runners, summary
 from pipelines.launcher import feeds_and_output, lock_state, pipeline_options, start
 from pipelines.options import NewsbeamOptions
 from schemas import FeedState
+from transforms import seen
 from transforms.articles import ArticleChain
 from transforms.feed.locations import load_feed_list
 from transforms.feeds import ReadFeeds, WriteFeedStates
@@ -95,14 +96,22 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _ingest(options: PipelineOptions, feeds: list[str]) -> int:
     opts = options.view_as(NewsbeamOptions)
     fetched_at = opts.fetched_at_time()
+    tag = run_tag(fetched_at)
     state = StateDir(opts.state_directory())
+    sink = opts.sink()
+    ttl = opts.seen_ttl * 3600
     started = time.monotonic()
+    # What an earlier, killed or failed, run committed is known before this
+    # one starts: it is neither written again nor lost.
+    seen.reconcile(state, sink, fetched_at.timestamp(), ttl, opts.seen_max_ids)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, options, feeds, fetched_at, state.feed_states())
     result = pipeline.run()
     result.wait_until_finish()
-    # The commit of a batch run: what it left pending becomes the state.
-    states = state.promote(run_tag(fetched_at))
+    # The commit of a batch run: what it left pending becomes the state, and
+    # what it wrote joins the seen store.
+    states = state.promote(tag)
+    seen.reconcile(state, sink, fetched_at.timestamp(), ttl, opts.seen_max_ids, tag)
     report = summary.from_result(result, sink=opts.sink(), output=opts.output, feeds=len(feeds),
                                  fetched_at=fetched_at,
                                  seconds=time.monotonic() - started,

@@ -17,8 +17,10 @@ from transforms.extract import ExtractLimits
 from transforms.feed.states import Schedule
 from transforms.http.settings import DEFAULT_USER_AGENT, FetchSettings
 from transforms.language import DEFAULT_SAMPLE_CHARS
+from transforms.seen import SKIP, UPDATE_POLICIES
 from transforms.sinks import Sink
 from transforms.sinks.parquet import ParquetSink
+from transforms.stories import DEFAULT_TTL_HOURS
 
 DAY = 24 * 3600.0
 FIRST_YEAR, LAST_YEAR = 1970, 9998
@@ -37,6 +39,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "language-sample-chars": (0, 2**31 - 1), "num-shards": (1, 100_000),
     "poll-interval": (0.001, DAY), "window": (0.001, 30 * DAY),
     "seen-ttl": (0.001, TEN_YEARS_HOURS), "lock-timeout": (0, DAY),
+    "seen-max-ids": (1000, 10**10), "story-ttl": (0.001, TEN_YEARS_HOURS),
     "max-page-elements": (100, 100_000_000), "extraction-timeout": (0, DAY),
 }
 
@@ -139,9 +142,20 @@ class NewsbeamOptions(PipelineOptions):
         _flag(parser, "window", type=float, default=300.0,
               help="stream: seconds per window; each window is committed as one set of "
                    "Parquet files once the watermark passes it (default: %(default)s).")
-        _flag(parser, "seen-ttl", type=float, default=48.0,
-              help="stream: hours an article id is remembered after the last feed that "
-                   "listed it dropped it (default: %(default)s).")
+        _flag(parser, "seen-ttl", type=float, default=168.0,
+              help="Hours an ingested article is remembered after the last feed that "
+                   "listed it dropped it; within them it is never ingested again "
+                   "(default: %(default)s).")
+        _flag(parser, "seen-max-ids", type=int, default=10_000_000,
+              help="Most article ids the seen store keeps; the least recently seen go first "
+                   "(default: %(default)s).")
+        _flag(parser, "on-update", choices=UPDATE_POLICIES, default=SKIP,
+              help="What an article that comes back (a feed lists it again) does: 'skip' "
+                   "never fetches it again; 'version' fetches it again and writes a new "
+                   "version row when its text changed (default: %(default)s).")
+        _flag(parser, "story-ttl", type=float, default=DEFAULT_TTL_HOURS,
+              help="Hours a story is remembered for story identity: a copy published "
+                   "within them is marked duplicate_of the first (default: %(default)s).")
 
     def problems(self) -> list[str]:
         """What is wrong with the numeric flags, for an exit-2 message."""
@@ -185,7 +199,8 @@ class NewsbeamOptions(PipelineOptions):
         return ChainSettings(fetch=self.fetch_settings(), max_in_flight=self.max_in_flight,
                              extract=self.extract_limits(),
                              language_sample_chars=self.language_sample_chars,
-                             state_dir=self.state_directory(), run_tag=run_tag)
+                             state_dir=self.state_directory(), run_tag=run_tag,
+                             on_update=self.on_update, story_ttl_hours=self.story_ttl)
 
     def sink(self) -> Sink:
         """Where the datasets go: Parquet under ``--output``."""

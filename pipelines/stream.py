@@ -27,7 +27,7 @@ import logging
 import signal
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Sequence
 
 import apache_beam as beam
@@ -39,6 +39,7 @@ from pipelines import flink, prism, runners
 from pipelines.launcher import UsageError, feeds_and_output, lock_state, pipeline_options, start
 from pipelines.options import NewsbeamOptions
 from pipelines.prism import prism_binary  # noqa: F401 - where tests and users look for it
+from transforms import seen, stories
 from transforms.articles import ArticleChain
 from transforms.commits import CommitWindows
 from transforms.lib.datasets import ARTICLES, DATASETS, ERRORS
@@ -57,8 +58,7 @@ STREAM_TAG = "stream"
 
 
 def process(entries: beam.PCollection, feed_dead: beam.PCollection,
-            feed_states: beam.PCollection, options: PipelineOptions,
-            initially_seen: frozenset[str] = frozenset()) -> beam.PCollection:
+            feed_states: beam.PCollection, options: PipelineOptions) -> beam.PCollection:
     """Everything after polling, for entries in the global window: drop what
     was seen, window, the article chain, the sink, the commit step.  Returns
     the per-window commit records."""
@@ -70,8 +70,10 @@ def process(entries: beam.PCollection, feed_dead: beam.PCollection,
     def windowed(pcoll: beam.PCollection, label: str) -> beam.PCollection:
         return pcoll | label >> beam.WindowInto(FixedWindows(opts.window))
 
+    # In-run dedup across ticks (Beam state); the chain's SkipSeen then drops
+    # what earlier runs committed (the seen store).
     new, seen_again = entries | "DropSeen" >> DropSeen(
-        opts.seen_ttl * 3600, initially_seen, profile.seen_buckets, profile.per_id_timers)
+        opts.seen_ttl * 3600, buckets=profile.seen_buckets, per_id_timers=profile.per_id_timers)
     articles, chain_dead = windowed(new, "WindowEntries") | "Articles" >> ArticleChain(
         opts.chain_settings(), profile.spread)
     dead = ((windowed(feed_dead, "WindowFeedErrors"), chain_dead)
@@ -79,14 +81,13 @@ def process(entries: beam.PCollection, feed_dead: beam.PCollection,
     records = {ARTICLES.name: articles, ERRORS.name: dead}
     commits = [records[d.name] | f"Write{d.name.capitalize()}" >> WriteDataset(
         sink, d, STREAM_TAG) for d in DATASETS]
-    return ((tuple(commits) | "AllCommits" >> beam.Flatten(), records,
+    return ((tuple(commits) | "AllCommits" >> beam.Flatten(),
              windowed(seen_again, "WindowSeen"), windowed(feed_states, "WindowFeeds"))
             | "CommitWindows" >> CommitWindows(state_dir))
 
 
 def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
-          initially_seen: frozenset[str] = frozenset(), start: float | None = None
-          ) -> beam.PCollection:
+          start: float | None = None) -> beam.PCollection:
     """Add the streaming graph to ``p``; returns the per-window commit records."""
     opts = options.view_as(NewsbeamOptions)
     # A feed that fails is polled again next tick: no retries for feeds.
@@ -97,7 +98,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
                                  runners.profile(options).trailing_watermark)
     entries, feed_dead, feed_states = ticks | "PollFeeds" >> PollFeeds(
         list(feeds), feed_settings, opts.schedule())
-    return process(entries, feed_dead, feed_states, options, initially_seen)
+    return process(entries, feed_dead, feed_states, options)
 
 
 class _Commits:
@@ -219,10 +220,14 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
     state = StateDir(opts.state_directory())
     state.clear_stop()
     stop.arm(state)
-    initially_seen = state.load_seen(timedelta(hours=opts.seen_ttl))
     started = time.time()
+    # What earlier runs committed (and re-sighted) is in the seen store now;
+    # the story index is compacted.
+    reconciled = seen.reconcile(state, opts.sink(), started, opts.seen_ttl * 3600,
+                                opts.seen_max_ids)
+    state.compact_stories(lambda rows: stories.bounded_rows(rows, started, opts.story_ttl))
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, options, feeds, initially_seen, started)
+    build(pipeline, options, feeds, started)
     if stop.signals:
         print("newsbeam stream: stopped before the job started", flush=True)
         return 0
@@ -231,7 +236,8 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
     result = pipeline.run()
     print(f"newsbeam stream: polling {len(feeds)} feeds every {opts.poll_interval:g}s, "
           f"committing every {opts.window:g}s window to {opts.output} "
-          f"({len(initially_seen)} articles already seen); SIGTERM or Ctrl-C stops it",
+          f"({reconciled['ids_added']} articles recorded as seen since the last start); "
+          "SIGTERM or Ctrl-C stops it",
           flush=True)
     signals = stop.signals
     commits = _Commits(state, started)

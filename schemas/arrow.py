@@ -48,6 +48,10 @@ ARTICLE_SCHEMA = pa.schema(
         # New columns go last, so readers that match columns by position
         # still read older files (README, "Reading several schema versions").
         pa.field("feed_urls", pa.list_(pa.string()), nullable=False),
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("version", pa.int16(), nullable=False),
+        pa.field("previous_content_hash", pa.string()),
     ],
     metadata={"newsbeam.dataset": "articles"},
 )

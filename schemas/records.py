@@ -13,7 +13,9 @@ from datetime import datetime
 # Bumped whenever a column is added, removed or changes meaning, so that
 # readers of a lake that holds several generations can tell them apart.
 # 2: ``feed_urls``, every feed that listed the article.
-SCHEMA_VERSION = 2
+# 3: ``story_id`` and ``duplicate_of`` (story identity), ``version`` and
+#    ``previous_content_hash`` (updated articles, with ``--on-update version``).
+SCHEMA_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,10 @@ class FeedEntry:
     feed_title: str | None = None
     # Every feed that listed this entry (set by dedup, which merges the copies).
     feed_urls: tuple[str, ...] = ()
+    # What the seen store holds for this id, when it is fetched again to look
+    # for an update (``--on-update version``): its version and content hash.
+    known_version: int = 0
+    known_content_hash: str | None = None
 
     @property
     def fallback_html(self) -> str | None:
@@ -89,6 +95,13 @@ class Article:
     content_hash: str = ""
     schema_version: int = SCHEMA_VERSION
     feed_urls: tuple[str, ...] = ()
+    # The first copy's id: the same for every copy of one story.
+    story_id: str = ""
+    # Null for the first copy of a story; the first copy's id for the others.
+    duplicate_of: str | None = None
+    # 1, then one more each time the article comes back with other content.
+    version: int = 1
+    previous_content_hash: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import UTC, datetime
 
 import apache_beam as beam
@@ -35,9 +36,14 @@ def dead(i: int) -> DeadLetter:
                       error_type="http_404", message="HTTP 404", at=FETCHED_AT, http_status=404)
 
 
-def files(root) -> list[str]:
+def raw_files(root) -> list[str]:
     return sorted(os.path.relpath(os.path.join(d, f), root)
                   for d, _, names in os.walk(root) for f in names)
+
+
+def files(root) -> list[str]:
+    """File names with the digest of their rows taken out (checked on its own)."""
+    return [re.sub(r"-[0-9a-f]{12}\.parquet$", ".parquet", f) for f in raw_files(root)]
 
 
 def write(records, root, dataset=ARTICLES, shards=1):
@@ -69,7 +75,7 @@ def test_hive_layout_and_readers(tmp_path):
 
 def test_files_are_zstd_sorted_and_without_partition_columns(tmp_path):
     write([article(i) for i in range(20)], tmp_path)
-    (path,) = [os.path.join(tmp_path, f) for f in files(tmp_path)]
+    (path,) = [os.path.join(tmp_path, f) for f in raw_files(tmp_path)]
     meta = pq.ParquetFile(path).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
     table = pq.read_table(path)
@@ -82,9 +88,25 @@ def test_same_input_same_bytes_whatever_the_order(tmp_path):
     records = [article(i, ["en", "de", "sk"][i % 3]) for i in range(30)]
     write(records, tmp_path / "a", shards=3)
     write(list(reversed(records)), tmp_path / "b", shards=3)
-    assert files(tmp_path / "a") == files(tmp_path / "b")
-    for name in files(tmp_path / "a"):
+    assert raw_files(tmp_path / "a") == raw_files(tmp_path / "b")
+    for name in raw_files(tmp_path / "a"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_a_file_is_named_after_its_rows_so_no_attempt_replaces_another(tmp_path):
+    """A retry with the same rows replaces its file byte for byte; a retry whose
+    rows differ (the feed changed between attempts) adds a file of its own,
+    and the first attempt's rows stay in the lake."""
+    first = [article(i) for i in range(4)]
+    write(first, tmp_path)
+    write(list(reversed(first)), tmp_path)
+    assert len(raw_files(tmp_path)) == 1
+    changed = first[1:] + [article(9)]
+    write(changed, tmp_path)
+    names = raw_files(tmp_path)
+    assert len(names) == 2 and files(tmp_path)[0] == files(tmp_path)[1]
+    ids = ds.dataset(tmp_path, format="parquet", partitioning="hive").to_table()["id"]
+    assert set(ids.to_pylist()) == {a.id for a in first + changed}
 
 
 def test_dead_letters_dataset(tmp_path):
@@ -101,7 +123,7 @@ def test_windowed_records_get_one_file_per_window(tmp_path):
          | beam.Map(lambda pair: TimestampedValue(*pair))
          | beam.WindowInto(FixedWindows(60))
          | WriteParquet(ARTICLES, str(tmp_path), "unused"))
-    names = [os.path.basename(f) for f in files(tmp_path)]
+    names = [os.path.basename(f) for f in files(tmp_path)]  # digests taken out
     assert names == ["part-20261125T120000Z-20261125T120100Z-00000.parquet",
                      "part-20261125T120100Z-20261125T120200Z-00000.parquet",
                      "part-20261125T120200Z-20261125T120300Z-00000.parquet",

@@ -2,8 +2,8 @@
 expiry, late and duplicate entries, and per-window commits."""
 from __future__ import annotations
 
-import json
 import os
+import re
 
 import apache_beam as beam
 import pyarrow.dataset as ds
@@ -19,8 +19,10 @@ from devsite.server import Site, static
 from pipelines import stream
 from schemas import FeedEntry
 from tests.conftest import FETCHED_AT
-from transforms.lib.state_dir import StateDir
+from transforms import seen
+from transforms.lib.state_dir import StateDir, seen_shard_of
 from transforms.seen import DropSeen
+from transforms.sinks.parquet import ParquetSink
 
 BASE = int(FETCHED_AT.timestamp())
 
@@ -114,32 +116,20 @@ def test_window_commits(pages, tmp_path):
     table = ds.dataset(tmp_path / "articles", format="parquet", partitioning="hive").to_table()
     assert sorted(table.column("id").to_pylist()) == ["a", "b", "c", "d"]
     files = sorted(f for _, _, names in os.walk(tmp_path / "articles") for f in names)
-    assert files == ["part-20261125T120000Z-20261125T120100Z-00000.parquet",
-                     "part-20261125T120100Z-20261125T120200Z-00000.parquet"]
-    seen = tmp_path / "_state" / "seen"
-    committed = set()
-    for name in os.listdir(seen):
-        committed |= set(json.loads((seen / name).read_text()))
-    assert committed == {"a", "b", "c", "d"}
-    assert StateDir(str(tmp_path / "_state")).load_seen(__import__("datetime").timedelta(1)) \
-        == frozenset({"a", "b", "c", "d"})
+    assert [re.sub(r"-[0-9a-f]{12}\.parquet$", ".parquet", f) for f in files] == [
+        "part-20261125T120000Z-20261125T120100Z-00000.parquet",
+        "part-20261125T120100Z-20261125T120200Z-00000.parquet"]
     records = sorted(os.listdir(tmp_path / "_state" / "commits"))
     assert records == ["20261125T120000Z-20261125T120100Z.json",
                        "20261125T120100Z-20261125T120200Z.json"]
-
-
-def test_seen_store_trusts_resightings_only_of_committed_ids(tmp_path):
-    import datetime
-    seen = tmp_path / "seen"
-    seen.mkdir()
-    (seen / "articles-x.json").write_text(json.dumps(["a", "b"]))
-    (seen / "again-w1.json").write_text(json.dumps(["a", "lost-in-flight"]))
-    old = seen / "articles-old.json"
-    old.write_text(json.dumps(["evergreen", "gone"]))
-    ttl = datetime.timedelta(hours=1)
-    two_hours_ago = __import__("time").time() - 7200
-    os.utime(old, (two_hours_ago, two_hours_ago))
-    (seen / "again-w2.json").write_text(json.dumps(["evergreen"]))
-    assert StateDir(str(tmp_path)).load_seen(ttl) == frozenset({"a", "b", "evergreen"})
-    # The trusted set is carried forward, so "evergreen" survives its record's expiry.
-    assert any(p.name.startswith("base-") for p in seen.iterdir())
+    # The lake is the commit log: the next start records every committed id,
+    # and the re-sightings the windows left renew theirs.
+    state = StateDir(str(tmp_path / "_state"))
+    now = BASE + 300
+    summary = seen.reconcile(state, ParquetSink(str(tmp_path)), now, 3600, 10_000)
+    assert summary["files"] == 2 and summary["ids_added"] == 4 and summary["sightings"] == 2
+    store = {i: r for shard in ("a", "b", "c", "d") for i, r in state.seen_shard(
+        seen_shard_of(shard)).items()}
+    assert sorted(store) == ["a", "b", "c", "d"]
+    assert store["b"][0] == BASE + 120  # re-sighted at 90, in the window ending at 120
+    assert seen.reconcile(state, ParquetSink(str(tmp_path)), now, 3600, 10_000)["files"] == 0

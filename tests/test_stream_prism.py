@@ -38,7 +38,7 @@ from devsite.live_site import LiveSite, title_item
 from pipelines import prism
 from pipelines.launcher import UsageError
 from pipelines.stream import prism_binary
-from tests.conftest import NETGUARD, REPO
+from tests.conftest import NETGUARD, REPO, run_cli
 
 POLL, WINDOW = 1.0, 6.0
 needs_prism = pytest.mark.skipif(prism_binary() is None, reason="Prism not built: make prism")
@@ -243,6 +243,29 @@ def test_restart_loses_nothing_and_duplicates_nothing(session):
     last = max(items)
     assert items == list(range(0, last + 1)), f"missing items: {set(range(last + 1)) - set(items)}"
     assert last >= live.published(session["stopped_at"]) - 1
+
+
+@needs_prism
+def test_a_stream_after_a_batch_run_writes_nothing_the_batch_committed(live, tmp_path):
+    """One seen store for both: the stream starts from what the batch wrote."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(live.site.url("/feed.xml") + "\n")
+    lake = tmp_path / "lake"
+    batch = run_cli("--feeds", str(feeds), "--output", str(lake), "--allow-private-networks")
+    assert batch.returncode == 0, batch.stderr[-2000:]
+    by_batch = {r["id"] for r in rows(lake)}
+    assert by_batch
+    stream = Stream(feeds, lake)
+    try:
+        stream.wait_for("committed window", 90)
+        time.sleep(WINDOW)
+        assert stream.stop() == 0
+    finally:
+        stream.close()
+    ids = [r["id"] for r in rows(lake)]
+    assert len(ids) == len(set(ids)), "the stream wrote again what the batch committed"
+    assert set(ids) > by_batch  # and it went on with the new items
+    assert any("recorded as seen" in line for line in stream.lines)
 
 
 # --- Signals: Prism is newsbeam's own process (pipelines/prism.py) ---------------------

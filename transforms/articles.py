@@ -4,7 +4,8 @@ This is the one place the stages are put in order.  The batch job, the
 stream and every benchmark build from :func:`stages`, so a new stage is one
 module and one line here, and no copy of the chain can miss it:
 
-    entries -> dedup -> fetch -> extract -> clean -> language -> check rows
+    entries -> dedup -> skip seen -> fetch -> extract -> stories -> clean
+            -> keep changed -> language -> check rows
 
 Each pipeline adds only its source (read feeds once, or poll them forever)
 and its commit (promote the state after the run, or commit per window).
@@ -18,7 +19,7 @@ import dataclasses
 import apache_beam as beam
 
 from schemas import Article, DeadLetter, FeedEntry
-from transforms import clean, dedup, extract, fetch, language, rows
+from transforms import clean, dedup, extract, fetch, language, rows, seen, stories, versions
 from transforms.extract import ExtractLimits
 from transforms.http.settings import FetchSettings
 from transforms.language import DEFAULT_SAMPLE_CHARS
@@ -35,19 +36,27 @@ class ChainSettings:
     max_in_flight: int = 32
     extract: ExtractLimits = ExtractLimits()
     language_sample_chars: int = DEFAULT_SAMPLE_CHARS
-    # Where the clean stage keeps per-site evidence; with ``run_tag`` (batch)
-    # it waits under pending/ until the run succeeded.
+    # Where the seen store, the story index and the per-site evidence live;
+    # with ``run_tag`` (batch) what a run adds waits under pending/ until the
+    # run succeeded.  Without a state directory every entry is new.
     state_dir: str | None = None
     run_tag: str | None = None
+    on_update: str = seen.SKIP
+    story_ttl_hours: float = stories.DEFAULT_TTL_HOURS
 
 
 def stages(settings: ChainSettings) -> list[Stage]:
     """The chain, in order."""
+    story = stories.StorySettings(settings.state_dir, settings.run_tag,
+                                  settings.story_ttl_hours)
     return [
         dedup.stage(),
+        seen.skip_stage(settings.state_dir, settings.run_tag, settings.on_update),
         fetch.stage(settings.fetch, settings.max_in_flight),
         extract.stage(settings.extract),
+        stories.stage(story),
         clean.stage(state_dir=settings.state_dir, run_tag=settings.run_tag),
+        versions.stage(),
         language.stage(settings.language_sample_chars),
         rows.stage(ARTICLES),
     ]

@@ -2,10 +2,9 @@
 
 Once the sink has made a window's rows durable, one step per window
 records it in the state directory:
-- the ids of the window's rows (articles, and dead letters that carry an
-  article id), so a restarted stream does not ingest them again;
 - the ids re-sighted in the window, so articles still listed by a feed
-  stay remembered;
+  stay remembered in the seen store (the committed ids themselves need no
+  record: the seen store is reconciled with the lake at the next start);
 - the feeds' latest states, for health and conditional polls after a
   restart;
 - one commit record: the window, rows and commits per dataset, feeds
@@ -21,12 +20,12 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 
 from schemas import FeedState
-from transforms.lib.datasets import ARTICLES, DATASETS, Dataset
+from transforms.lib.datasets import ARTICLES, DATASETS
 from transforms.lib.state_dir import StateDir
 from transforms.sinks import Commit, window_tag
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-COMMIT, ID, AGAIN, FEED = "commit", "id", "again", "feed"
+COMMIT, AGAIN, FEED = "commit", "again", "feed"
 
 
 class _CommitWindowFn(beam.DoFn):
@@ -36,7 +35,7 @@ class _CommitWindowFn(beam.DoFn):
     def process(self, element: tuple[str, Iterable[tuple[str, Any]]],
                 window=beam.DoFn.WindowParam) -> Iterator[dict]:
         _, items = element
-        found: dict[str, list[Any]] = {COMMIT: [], ID: [], AGAIN: [], FEED: []}
+        found: dict[str, list[Any]] = {COMMIT: [], AGAIN: [], FEED: []}
         for kind, value in items:
             found[kind].append(value)
         commits: list[Commit] = found[COMMIT]
@@ -45,10 +44,9 @@ class _CommitWindowFn(beam.DoFn):
             feeds[state.url] = state  # the latest poll of each feed wins
         tag = window_tag(window, "global")
         state = StateDir(self._state_dir)
-        if found[ID]:
-            state.write_seen(tag, found[ID])
         if found[AGAIN]:
-            state.write_seen(f"again-{tag}", found[AGAIN])
+            state.write_sightings(state.stream_sightings(f"again-{tag}"), found[AGAIN],
+                                  window.end.micros / 1e6)
         if feeds:
             state.merge_feed_states(feeds.values())
         rows = {d.name: sum(c.rows for c in commits if c.dataset == d.name) for d in DATASETS}
@@ -65,27 +63,17 @@ class _CommitWindowFn(beam.DoFn):
         yield record
 
 
-def _ids(dataset: Dataset):
-    def ids(record: Any) -> Iterator[tuple[str, tuple[str, str]]]:
-        article_id = dataset.record_id(record)
-        if article_id:
-            yield "w", (ID, article_id)
-    return ids
-
-
 class CommitWindows(beam.PTransform):
-    """Per window: the sinks' commits, the datasets' records (for their ids),
-    the re-sighted ids and the feed states in; one commit record out."""
+    """Per window: the sinks' commits, the re-sighted ids and the feed
+    states in; one commit record out."""
 
     def __init__(self, state_dir: str):
         super().__init__()
         self._state_dir = state_dir
 
-    def expand(self, inputs: tuple[beam.PCollection[Commit],
-                                   dict[str, beam.PCollection[Any]],
-                                   beam.PCollection[str],
+    def expand(self, inputs: tuple[beam.PCollection[Commit], beam.PCollection[str],
                                    beam.PCollection[FeedState]]) -> beam.PCollection[dict]:
-        commits, records, seen_again, feeds = inputs
+        commits, seen_again, feeds = inputs
         # One element type for every input of the Flatten: a portable runner
         # (Prism) cannot re-encode between the coders of differing inputs.
         kind = typing.Tuple[str, typing.Tuple[str, typing.Any]]
@@ -96,10 +84,6 @@ class CommitWindows(beam.PTransform):
                                                ).with_output_types(kind),
             feeds | "TagFeeds" >> beam.Map(lambda s: ("w", (FEED, s))).with_output_types(kind),
         ]
-        for dataset in DATASETS:
-            tagged.append(records[dataset.name]
-                          | f"Ids{dataset.name.capitalize()}" >> beam.FlatMap(
-                              _ids(dataset)).with_output_types(kind))
         return (tuple(tagged)
                 | "Together" >> beam.Flatten()
                 | "PerWindow" >> beam.GroupByKey()

@@ -165,6 +165,8 @@ def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
         description=meta("description"),
         extraction_method=method,
         feed_urls=entry.feed_urls or (entry.feed_url,),
+        version=entry.known_version + 1,
+        previous_content_hash=entry.known_content_hash,
     )
 
 

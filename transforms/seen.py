@@ -24,9 +24,11 @@ Two implementations, chosen by the runner profile (``pipelines/runners.py``):
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import typing
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder, VarIntCoder
@@ -37,6 +39,10 @@ from apache_beam.utils.timestamp import Timestamp
 
 from schemas import FeedEntry
 from transforms.lib import outcomes
+from transforms.lib.datasets import ARTICLES
+from transforms.lib.stage import Stage
+from transforms.lib.state_dir import StateDir, seen_shard_of
+from transforms.sinks import Sink, window_tag
 
 STAGE = "seen"
 SEEN_AGAIN = "seen_again"
@@ -133,3 +139,110 @@ class DropSeen(beam.PTransform):
                    | "FirstSighting" >> beam.ParDo(self._fn).with_outputs(
                        SEEN_AGAIN, main="new"))
         return results.new, results[SEEN_AGAIN]
+
+
+# The seen store across runs (batch and streaming) --------------------------------
+
+SKIP, VERSION = "skip", "version"
+UPDATE_POLICIES = (SKIP, VERSION)
+_CACHED_SHARDS = 64
+
+
+class SkipSeenFn(beam.DoFn):
+    """Entries of one seen-store shard (per window) in; those not committed
+    by an earlier run out.
+
+    A committed id is a re-sighting: it renews the id in the store (a
+    pending sighting, folded in when the run succeeds, or at the next start
+    for a stream).  With ``--on-update skip`` it goes no further; with
+    ``version`` it is fetched again, carrying what the store knows of it, and
+    the versions stage keeps it only if its text changed.
+    """
+
+    def __init__(self, state_dir: str | None, run_tag: str | None, on_update: str = SKIP):
+        self._state_dir = state_dir
+        self._run_tag = run_tag
+        self._on_update = on_update
+        self._cache: dict[str, dict[str, list]] = {}
+
+    def _shard(self, state: StateDir, shard: str) -> dict[str, list]:
+        if self._run_tag or shard not in self._cache:  # batch: read each run
+            if len(self._cache) >= _CACHED_SHARDS:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[shard] = state.seen_shard(shard)
+        return self._cache[shard]
+
+    @outcomes.guarded(STAGE, outcomes.members)
+    def process(self, element: tuple[str, Iterable[FeedEntry]],
+                window=beam.DoFn.WindowParam) -> Iterator[FeedEntry]:
+        shard, entries = element
+        entries = sorted(entries, key=lambda e: e.id)
+        if not self._state_dir:
+            yield from entries
+            return
+        state = StateDir(self._state_dir)
+        known = self._shard(state, shard)
+        sighted = []
+        for entry in entries:
+            record = known.get(entry.id)
+            if record is None:
+                outcomes.count(STAGE, "new")
+                yield entry
+                continue
+            sighted.append(entry)
+            if self._on_update == VERSION:
+                outcomes.count(STAGE, "update_candidate")
+                yield dataclasses.replace(entry, known_content_hash=record[1],
+                                          known_version=int(record[2]))
+            else:
+                outcomes.count(STAGE, "already_committed")
+        if sighted:
+            seen = max(e.fetched_at for e in sighted).timestamp()
+            ids = [e.id for e in sighted]
+            if self._run_tag:
+                state.write_sightings(state.pending_sightings(self._run_tag, shard), ids, seen)
+            else:
+                name = f"{window_tag(window, 'global')}-{shard}"
+                state.write_sightings(state.stream_sightings(name), ids, seen)
+
+
+def skip_stage(state_dir: str | None, run_tag: str | None, on_update: str = SKIP) -> Stage:
+    """Entries grouped by seen-store shard (per window); committed ones dropped."""
+    return Stage("SkipSeen", SkipSeenFn(state_dir, run_tag, on_update), key=_shard_of_entry)
+
+
+def _shard_of_entry(entry: FeedEntry) -> str:
+    return seen_shard_of(entry.id)
+
+
+def reconcile(state: StateDir, sink: Sink, now: float, ttl_seconds: float, max_ids: int,
+              run_tag: str | None = None) -> dict[str, int]:
+    """Bring the seen store up to date with the lake, the commit log.
+
+    Every article file the sink committed within the TTL and the store does
+    not know yet is read back (id, content hash, version) and recorded; the
+    sightings a run left pending (or streams left) renew their ids; expired
+    ids go.  Run before a job (a killed or failed run's commits are then
+    known, so the rerun neither loses nor duplicates them) and after a batch
+    job succeeds (its own commits).  Idempotent.
+    """
+    recorded = state.recorded_files()
+    since = datetime.fromtimestamp(now - ttl_seconds, tz=UTC)
+    commits, files = [], {}
+    for unit in sink.committed(ARTICLES, since, ("id", "content_hash", "version", "fetched_at"),
+                               skip=recorded):
+        for row in unit.rows:
+            fetched = row.get("fetched_at")
+            seen = fetched.timestamp() if fetched is not None else now
+            commits.append((row["id"], seen, row.get("content_hash"),
+                            int(row.get("version") or 1)))
+        files[unit.location] = now
+    sightings = state.take_sightings(run_tag) + (state.take_sightings() if not run_tag else [])
+    added = state.update_seen(commits, sightings, now, ttl_seconds, max_ids)
+    expired = state.expire_seen(now, ttl_seconds)
+    kept = {path: when for path, when in {**recorded, **files}.items()
+            if when >= now - ttl_seconds}
+    if files or len(kept) != len(recorded):
+        state.write_recorded_files(kept)
+    return {"files": len(files), "ids_added": added, "sightings": len(sightings),
+            "expired": expired}

@@ -6,8 +6,8 @@
     template.
 Both count the articles at hand plus what earlier runs saw: ``SiteStats``,
 kept per site in the state directory, remembers the recurrent lines, the
-recent titles and descriptions, and the ids already counted (so a rerun
-does not count an article twice).
+recent titles and descriptions, and the stories already counted (so a
+rerun, or the same story at another URL, does not count twice).
 (c) Everything here is a function of the set of articles and the stored
     stats, never of arrival order, so the result is the same on any runner
     and any number of workers.
@@ -49,7 +49,7 @@ class SiteStats:
     articles: int = 0
     lines: tuple[tuple[str, int], ...] = ()  # (normalised line, articles containing it)
     titles: tuple[str, ...] = ()             # normalised titles and descriptions, newest first
-    ids: tuple[str, ...] = ()                # ids already counted, newest first
+    ids: tuple[str, ...] = ()                # stories already counted, newest first
 
 
 def candidate_lines(text: str) -> set[str]:
@@ -68,21 +68,36 @@ def headline_keys(article: Article) -> set[str]:
             if k and len(k.split()) >= 2}
 
 
+def story_of(article: Article) -> str:
+    """The story an article tells (its own id before story identity ran)."""
+    return article.story_id or article.id
+
+
 def merge(history: SiteStats | None, source: str, articles: Iterable[Article]) -> SiteStats:
-    """Stats after adding ``articles`` (those not counted before) to history."""
+    """Stats after adding ``articles`` to history, one count per story.
+
+    A line must recur across different *stories* to be template: the four
+    URLs one story sits at, or its republication next week, count once, so
+    its own short paragraphs are never taken for the site's chrome.  A
+    story counted by an earlier run is not counted again (``ids`` holds the
+    stories counted).
+    """
     history = history or SiteStats(source)
     seen = set(history.ids)
     counts = Counter(dict(history.lines))
     total = history.articles
-    new_ids, new_titles = [], []
+    stories: dict[str, set[str]] = {}
+    new_titles = []
     for article in sorted(articles, key=lambda a: a.id):
-        if article.id in seen:
+        story = story_of(article)
+        if story in seen:
             continue
-        seen.add(article.id)
-        counts.update(candidate_lines(article.text))
-        total += 1
-        new_ids.append(article.id)
+        stories.setdefault(story, set()).update(candidate_lines(article.text))
         new_titles.extend(sorted(headline_keys(article)))
+    new_ids = sorted(stories)
+    for story in new_ids:
+        counts.update(stories[story])
+        total += 1
     kept = sorted(((k, v) for k, v in counts.items() if v >= 2), key=lambda kv: (-kv[1], kv[0]))
     titles = tuple(dict.fromkeys(new_titles + list(history.titles)))
     return SiteStats(source, total, tuple(kept[:MAX_REMEMBERED_LINES]),

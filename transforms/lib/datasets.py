@@ -28,6 +28,9 @@ class Dataset:
     partitions: tuple[str, ...]
     partition_values: Callable[[Any], tuple[str, ...]]
     sort_key: Callable[[dict[str, Any]], Any]  # on a row (see ``rows``), a total order
+    # What, besides the sort key, tells two rows apart for a file's name
+    # digest (a row's content, when the sort key is only its id).
+    digest_key: Callable[[dict[str, Any]], Any]
     shard_key: Callable[[Any], str]
     metric_labels: Callable[[Any], Iterable[str]]
     record_id: Callable[[Any], str | None]
@@ -62,6 +65,10 @@ def _article_sort(row: dict[str, Any]) -> Any:
     return row["id"]
 
 
+def _article_digest(row: dict[str, Any]) -> Any:
+    return (row["content_hash"], row["version"])
+
+
 def _article_shard(article: schemas.Article) -> str:
     return article.id
 
@@ -90,6 +97,10 @@ def _error_sort(row: dict[str, Any]) -> Any:
             -1 if row["attempts"] is None else row["attempts"], row["at"])
 
 
+def _error_digest(row: dict[str, Any]) -> Any:
+    return ()  # the sort key holds every field already
+
+
 def _error_shard(dead: schemas.DeadLetter) -> str:
     return f"{dead.stage}\n{dead.url}"
 
@@ -99,9 +110,9 @@ def _error_labels(dead: schemas.DeadLetter) -> Iterable[str]:
 
 
 ARTICLES = Dataset("articles", schemas.ARTICLE_SCHEMA, schemas.ARTICLE_PARTITIONS,
-                   _article_partitions, _article_sort, _article_shard, _article_labels,
-                   _article_id)
+                   _article_partitions, _article_sort, _article_digest, _article_shard,
+                   _article_labels, _article_id)
 ERRORS = Dataset("errors", schemas.DEAD_LETTER_SCHEMA, schemas.DEAD_LETTER_PARTITIONS,
-                 _error_partitions, _error_sort, _error_shard, _error_labels,
+                 _error_partitions, _error_sort, _error_digest, _error_shard, _error_labels,
                  _error_article_id)
 DATASETS = (ARTICLES, ERRORS)

@@ -38,9 +38,15 @@ class Stage:
     """
 
     name: str
-    fn: beam.DoFn
+    fn: beam.DoFn | None = None
     key: Callable[[Any], Any] | None = None
     spread: bool = False
+    # A stage that is more than a keyed DoFn (it joins, or looks at a whole
+    # window at once) brings its own composite (``transform``, elements in,
+    # (main, dead letters) out) and the same work as a function over a list
+    # (``local``, for run_in_process).
+    transform: Callable[[], beam.PTransform] | None = None
+    local: Callable[[list[Any]], tuple[list[Any], list[Any]]] | None = None
 
 
 class ApplyStage(beam.PTransform):
@@ -55,6 +61,8 @@ class ApplyStage(beam.PTransform):
         stage = self._stage
         if self._spread:
             elements = elements | "Spread" >> beam.Reshuffle()
+        if stage.transform is not None:
+            return elements | "Run" >> stage.transform()
         if stage.key is not None:
             key = stage.key
             elements = (elements
@@ -132,8 +140,12 @@ def run_in_process(stages: Iterable[Stage], elements: Iterable[Any],
     current, dead = list(elements), []
     for stage in stages:
         started = time.perf_counter()
-        current, tagged = drive(stage.fn, group(stage, current))
-        dead.extend(tagged.get(outcomes.DEAD_LETTERS, []))
+        if stage.local is not None:
+            current, failed = stage.local(current)
+            dead.extend(failed)
+        else:
+            current, tagged = drive(stage.fn, group(stage, current))
+            dead.extend(tagged.get(outcomes.DEAD_LETTERS, []))
         if seconds is not None:
             seconds[stage.name] = seconds.get(stage.name, 0.0) + time.perf_counter() - started
         if outputs is not None:

@@ -8,8 +8,10 @@ only this module knows its layout:
 | --- | --- |
 | ``feeds.jsonl`` | each feed's validators, body hash, schedule and health |
 | ``sites/`` | per-site boilerplate evidence (line recurrence, headlines) |
-| ``seen/`` | ids committed per window, and ids re-sighted (streaming) |
+| ``seen/store/`` | the seen store: every committed article id, sharded by id |
+| ``seen/sightings/`` | ids re-sighted by a stream, folded into the store at the next start |
 | ``commits/`` | one record per committed window (streaming) |
+| ``stories/`` | recent stories: ``members.jsonl``, plus per-window deltas (streaming) |
 | ``pending/`` | a batch run's new states, promoted once the run succeeds |
 | ``STOP`` | the stop marker (streaming) |
 | ``LOCK``, ``LOCK.json`` | the run lock (local filesystems / object storage) |
@@ -41,6 +43,7 @@ or after ``--lock-timeout`` seconds.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -48,7 +51,7 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, BinaryIO, Callable, Iterable
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -64,6 +67,8 @@ FEEDS_FILE = "feeds.jsonl"
 SITES = "sites"
 SEEN = "seen"
 COMMITS = "commits"
+STORIES = "stories"
+SEEN_SHARD_CHARS = 2  # 256 shards, by the first hex characters of the id
 PENDING = "pending"
 STOP_MARKER = "STOP"
 
@@ -84,6 +89,23 @@ def atomic_write(path: str, data: bytes | Callable[[BinaryIO], None]) -> str:
                 data(handle)
             else:
                 handle.write(data)
+        FileSystems.rename([temporary], [path])
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+    return path
+
+
+def atomic_write_named(directory: str, data: Callable[[BinaryIO], None],
+                       name: Callable[[], str]) -> str:
+    """Like :func:`atomic_write`, for a file whose name depends on what was
+    written: ``name()`` is called once ``data`` has run."""
+    temporary = f"{directory}/.{uuid.uuid4().hex}.tmp"
+    try:
+        with FileSystems.create(temporary,
+                                compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            data(handle)
+        path = FileSystems.join(directory, name())
         FileSystems.rename([temporary], [path])
     except BaseException:
         _remove_quietly(temporary)
@@ -258,6 +280,18 @@ def feed_state_from_json(line: str) -> FeedState:
     return FeedState(**values)
 
 
+def seen_shard_of(article_id: str) -> str:
+    """The seen-store shard of an id (ids are hex digests; others are hashed)."""
+    head = article_id[:SEEN_SHARD_CHARS].lower()
+    if len(head) == SEEN_SHARD_CHARS and all(c in "0123456789abcdef" for c in head):
+        return head
+    return hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:SEEN_SHARD_CHARS]
+
+
+def _json_lines(rows: Iterable[dict]) -> bytes:
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode("utf-8")
+
+
 def _feed_lines(states: Iterable[FeedState]) -> bytes:
     return "".join(feed_state_to_json(s) + "\n"
                    for s in sorted(states, key=lambda s: s.url)).encode("utf-8")
@@ -337,7 +371,8 @@ class StateDir:
     # Promotion ---------------------------------------------------------------
     def promote(self, run_tag: str) -> dict[str, FeedState]:
         """Move everything a successful batch run left pending into place:
-        its feed states (merged) and its site stats.  Returns every feed state."""
+        its feed states (merged), its site stats and its story members.
+        Returns every feed state."""
         states = self.feed_states()
         pending = self.pending_feeds(run_tag)
         data = self.read(pending)
@@ -358,50 +393,100 @@ class StateDir:
                                        for f in files])
         if FileSystems.exists(sites):
             FileSystems.delete([sites])
+        stories = self.read(self.pending_stories(run_tag))
+        if stories is not None:
+            atomic_write(self.path(STORIES, "members.jsonl"), stories)
+            FileSystems.delete([self.pending_stories(run_tag)])
+            deltas = [m.path for m in self.listing(self.stories_dir, "delta-*.jsonl")]
+            if deltas:  # the run's set included them
+                FileSystems.delete(deltas)
         return states
 
-    # Seen ids (streaming) ------------------------------------------------------
-    def write_seen(self, name: str, ids: Iterable[str]) -> str:
-        """Ids committed (``name`` = the window) or re-sighted (``again-...``)."""
-        return atomic_write(FileSystems.join(self.seen_dir, f"{name}.json"),
-                            json.dumps(sorted(set(ids))).encode("utf-8"))
+    # The seen store ---------------------------------------------------------------
+    # Every article id committed to the lake, with when it was last seen (a
+    # feed listed it), its content hash and its version; sharded by id so
+    # that no one reads more than the shards it needs.
+    def seen_shard_path(self, shard: str) -> str:
+        return self.path(SEEN, "store", f"shard-{shard}.json")
 
-    def load_seen(self, ttl: timedelta, now: float | None = None) -> frozenset[str]:
-        """The ids a restarted stream must not ingest again.
+    def seen_shard(self, shard: str) -> dict[str, list]:
+        """id -> [last seen (epoch s), content hash, version] for one shard."""
+        return self.read_json(self.seen_shard_path(shard)) or {}
 
-        ``seen/`` holds the ids of every committed window and, per window, the
-        ids re-sighted in it.  A committed id is remembered for ``ttl``; a
-        re-sighted one only if it was committed at all (within 4 x ``ttl``),
-        since a re-sighting says nothing about the first sighting's window
-        having been committed.  The ids trusted now are written back as one
-        ``base-*.json`` record, so articles a feed keeps listing for longer
-        than the TTL stay remembered across any number of restarts.
-        """
-        now = time.time() if now is None else now
-        horizon, keep = now - ttl.total_seconds(), now - 4 * ttl.total_seconds()
-        recent: set[str] = set()
-        committed: set[str] = set()
-        again: set[str] = set()
-        stale = []
-        for meta in self.listing(self.seen_dir):
-            updated = meta.last_updated_in_seconds or now
-            resighting = meta.path.rsplit("/", 1)[-1].startswith("again-")
-            if updated < (horizon if resighting else keep):
-                stale.append(meta.path)
-                continue
-            ids = set(self.read_json(meta.path) or ())
-            if resighting:
-                again |= ids
-            else:
-                committed |= ids
-                if updated >= horizon:
-                    recent |= ids
-        trusted = recent | (again & committed)
-        if stale:
-            FileSystems.delete(stale)
-        if trusted:
-            self.write_seen(f"base-{int(now)}", trusted)
-        return frozenset(trusted)
+    def update_seen(self, commits: Iterable[tuple[str, float, str | None, int]],
+                    sightings: Iterable[tuple[str, float]], now: float, ttl_seconds: float,
+                    max_ids: int) -> int:
+        """Fold committed rows (id, seen, content hash, version) and sightings
+        (id, seen) into the store; drop what was last seen before the TTL and,
+        per shard, the oldest past ``max_ids`` / 256.  Returns the ids added."""
+        by_shard: dict[str, list] = {}
+        for row in commits:
+            by_shard.setdefault(seen_shard_of(row[0]), []).append(("commit", row))
+        for row in sightings:
+            by_shard.setdefault(seen_shard_of(row[0]), []).append(("sighting", row))
+        cap = max(1, max_ids // 16 ** SEEN_SHARD_CHARS)
+        added = 0
+        for shard, changes in sorted(by_shard.items()):
+            records = self.seen_shard(shard)
+            for kind, row in changes:
+                known = records.get(row[0])
+                if kind == "commit":
+                    article_id, seen, content_hash, version = row
+                    if known is None:
+                        added += 1
+                    if known is None or version >= known[2]:
+                        records[article_id] = [max(seen, known[0] if known else seen),
+                                               content_hash, version]
+                elif known is not None:
+                    known[0] = max(known[0], row[1])
+            fresh = {k: v for k, v in records.items() if v[0] >= now - ttl_seconds}
+            kept = dict(sorted(fresh.items(), key=lambda kv: (-kv[1][0], kv[0]))[:cap])
+            atomic_write(self.seen_shard_path(shard),
+                         json.dumps(kept, sort_keys=True).encode("utf-8"))
+        return added
+
+    def expire_seen(self, now: float, ttl_seconds: float) -> int:
+        """Drop expired ids from every shard (shards nobody touched included)."""
+        dropped = 0
+        for meta in self.listing(self.path(SEEN, "store"), "shard-*.json"):
+            records = self.read_json(meta.path) or {}
+            fresh = {k: v for k, v in records.items() if v[0] >= now - ttl_seconds}
+            if len(fresh) != len(records):
+                dropped += len(records) - len(fresh)
+                atomic_write(meta.path, json.dumps(fresh, sort_keys=True).encode("utf-8"))
+        return dropped
+
+    def recorded_files(self) -> dict[str, float]:
+        """Lake files whose rows the store already holds (path -> when recorded)."""
+        return self.read_json(self.path(SEEN, "recorded.json")) or {}
+
+    def write_recorded_files(self, files: dict[str, float]) -> None:
+        atomic_write_json(self.path(SEEN, "recorded.json"), files)
+
+    def pending_sightings(self, run_tag: str, shard: str) -> str:
+        return self.path(PENDING, f"sightings-{run_tag}", f"{shard}.json")
+
+    def stream_sightings(self, name: str) -> str:
+        return self.path(SEEN, "sightings", f"{name}.json")
+
+    def write_sightings(self, path: str, ids: Iterable[str], seen: float) -> str:
+        return atomic_write_json(path, {"seen": seen, "ids": sorted(set(ids))})
+
+    def take_sightings(self, run_tag: str | None = None) -> list[tuple[str, float]]:
+        """The sightings a batch run left pending (or, without ``run_tag``, the
+        ones streams left), removed as they are read: fold them in right after."""
+        folder = self.path(PENDING, f"sightings-{run_tag}") if run_tag else self.path(
+            SEEN, "sightings")
+        found, paths = [], []
+        for meta in self.listing(folder):
+            record = self.read_json(meta.path) or {}
+            found += [(i, float(record.get("seen", 0))) for i in record.get("ids", ())]
+            paths.append(meta.path)
+        if paths:
+            FileSystems.delete(paths)
+        if run_tag and FileSystems.exists(folder):
+            FileSystems.delete([folder])
+        return found
 
     # Commit records (streaming) ----------------------------------------------------
     def write_commit(self, window: str, record: dict[str, Any]) -> str:
@@ -416,6 +501,49 @@ class StateDir:
                 continue
             fresh.append((meta.path, self.read_json(meta.path)))
         return fresh
+
+    # Story members ---------------------------------------------------------------
+    @property
+    def stories_dir(self) -> str:
+        return self.path(STORIES)
+
+    def pending_stories(self, run_tag: str) -> str:
+        return self.path(PENDING, f"stories-{run_tag}.jsonl")
+
+    def story_members(self, skip: Iterable[str] = ()) -> tuple[list[dict], list[str]]:
+        """The known story members (the base, then each streaming delta in
+        order), and the delta files read, leaving out those in ``skip``."""
+        rows, read = [], []
+        skip = set(skip)
+        base = self.read(self.path(STORIES, "members.jsonl"))
+        if base is not None and "members.jsonl" not in skip:
+            rows += [json.loads(line) for line in base.decode("utf-8").splitlines() if line]
+        for meta in self.listing(self.stories_dir, "delta-*.jsonl"):
+            if meta.path in skip:
+                continue
+            data = self.read(meta.path) or b""
+            rows += [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+            read.append(meta.path)
+        return rows, read
+
+    def write_story_members(self, rows: Iterable[dict], run_tag: str) -> str:
+        """A batch run's whole, bounded member set, promoted after success."""
+        return atomic_write(self.pending_stories(run_tag), _json_lines(rows))
+
+    def write_story_delta(self, window: str, rows: Iterable[dict]) -> str:
+        """A streaming window's new members, folded in at the next start."""
+        return atomic_write(FileSystems.join(self.stories_dir, f"delta-{window}.jsonl"),
+                            _json_lines(rows))
+
+    def compact_stories(self, bound: Callable[[list[dict]], list[dict]]) -> int:
+        """Fold the streaming deltas into the base, keeping what ``bound`` keeps."""
+        rows, deltas = self.story_members()
+        if not deltas:
+            return len(rows)
+        kept = bound(rows)
+        atomic_write(self.path(STORIES, "members.jsonl"), _json_lines(kept))
+        FileSystems.delete(deltas)
+        return len(kept)
 
     # The stop marker (streaming) -------------------------------------------------
     def request_stop(self) -> None:

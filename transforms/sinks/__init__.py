@@ -8,7 +8,9 @@ into one: the rows are checked (``transforms.rows``) and counted
 (``transforms.write``) before it, and what it committed is recorded after it
 (the launcher's promotion in batch, ``transforms.commits`` per window in
 streaming).  A sink must write each window's rows atomically and
-idempotently: a rerun or a retried bundle replaces, never adds.
+idempotently: a rerun or a retried bundle replaces, never adds; and it must
+never replace a unit with different rows (units are named after what they
+hold), so nothing committed is ever lost.
 
 The Parquet sink (``transforms.sinks.parquet``) is the first one; a table
 format (Iceberg, say) is a second module here and one option in
@@ -19,12 +21,21 @@ from __future__ import annotations
 import abc
 import dataclasses
 import hashlib
-from typing import Any, Iterable
+from datetime import datetime
+from typing import Any, Container, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow, IntervalWindow
 
 from transforms.lib.datasets import Dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class CommittedRows:
+    """Rows a sink holds, read back from one unit it committed."""
+
+    location: str
+    rows: list[dict[str, Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +62,13 @@ class Sink(abc.ABC):
     @abc.abstractmethod
     def location(self, dataset: Dataset) -> str:
         """Where readers find ``dataset`` (for the run summary)."""
+
+    @abc.abstractmethod
+    def committed(self, dataset: Dataset, since: datetime, columns: Sequence[str],
+                  skip: Container[str] = ()) -> Iterator[CommittedRows]:
+        """What the sink committed for ``dataset`` since ``since``, unit by
+        unit, leaving out the units in ``skip``: the lake is the commit log
+        that the seen store is reconciled with (``transforms/seen.py``)."""
 
     def prepare(self, datasets: Iterable[Dataset]) -> None:  # noqa: B027 - optional hook
         """Run once by the launcher, before the pipeline: create what readers

@@ -1,11 +1,14 @@
 """The Parquet sink: Hive-partitioned, zstd, atomic, byte-identical on rerun.
 
 Records are grouped per window, partition and shard, and each group
-becomes one file named after the window (the run, in batch), with its rows
-sorted by the dataset's total order: the same input always produces
-byte-identical files under the same names, so a retried bundle or a rerun
-replaces a file instead of adding a duplicate.  A file is written under a
-dot-prefixed temporary name that no reader lists, then renamed into place.
+becomes one file named after the window (the run, in batch) and a digest
+of its rows, which are sorted by the dataset's total order: the same input
+always produces byte-identical files under the same names, so a retried
+bundle or a rerun replaces a file instead of adding a duplicate, and a run
+whose rows differ (the feed changed between two attempts) writes a file of
+its own instead of replacing one another attempt committed.  A file is
+written under a dot-prefixed temporary name that no reader lists, then
+renamed into place.
 
 **Bounded memory.**  A group can be larger than a worker's memory (a whole
 day of one language with ``--num-shards 1``).  Rows are written in row
@@ -26,7 +29,8 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import Any, BinaryIO, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, Container, Iterable, Iterator, Sequence
 from urllib.parse import quote
 
 import apache_beam as beam
@@ -36,13 +40,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.lib import outcomes
 from transforms.lib.datasets import Dataset
-from transforms.lib.state_dir import atomic_write
-from transforms.sinks import Commit, Sink, window_tag
+from transforms.lib.state_dir import atomic_write, atomic_write_named
+from transforms.sinks import Commit, CommittedRows, Sink, window_tag
 
 _LOG = logging.getLogger(__name__)
 ROW_GROUP_ROWS = 5000
 ROWS_IN_MEMORY = 5000
 COMPRESSION = "zstd"
+DIGEST_CHARS = 12
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -80,6 +85,7 @@ class SortedFileWriter:
         self._spills: list[str] = []
         self._spill_dir: str | None = None
         self.rows = 0
+        self.digest = ""
 
     def add(self, record: Any) -> None:
         self._buffer.append(self._dataset.row(record))
@@ -109,22 +115,32 @@ class SortedFileWriter:
         yield from heapq.merge(*runs, iter(self._buffer), key=self._dataset.sort_key)
 
     def write_to(self, handle: BinaryIO) -> None:
-        """Write the file: row groups of ``row_group_rows`` sorted rows."""
+        """Write the file: row groups of ``row_group_rows`` sorted rows.
+        ``digest`` names the rows written, once this returns."""
+        digest = hashlib.sha256()
         with pq.ParquetWriter(handle, self._schema, compression=COMPRESSION) as writer:
             group: list[dict[str, Any]] = []
             for row in self._sorted_rows():
+                digest.update(repr(self._dataset.sort_key(row)).encode("utf-8"))
+                digest.update(repr(self._dataset.digest_key(row)).encode("utf-8"))
                 group.append(row)
                 if len(group) >= self._group:
                     writer.write_table(pa.Table.from_pylist(group, schema=self._schema))
                     group = []
             if group or self.rows == 0:
                 writer.write_table(pa.Table.from_pylist(group, schema=self._schema))
+        self.digest = digest.hexdigest()[:DIGEST_CHARS]
 
     def close(self) -> None:
         if self._spill_dir is not None:
             shutil.rmtree(self._spill_dir, ignore_errors=True)
             self._spill_dir = None
         self._buffer = []
+
+
+def _partition(path: str, root: str) -> str:
+    """The first partition directory of a file under ``root``."""
+    return path[len(root):].lstrip("/").split("/", 1)[0]
 
 
 def _read_run(path: str, batch_rows: int) -> Iterator[dict[str, Any]]:
@@ -158,12 +174,13 @@ class _WriteFileFn(beam.DoFn):
         tag = window_tag(window, self._run_tag)
         # A window fires once on time; any later pane gets a name of its own.
         suffix = f"-p{pane.index}" if pane is not None and pane.index else ""
-        path = FileSystems.join(directory, f"part-{tag}-{shard}{suffix}.parquet")
         writer = SortedFileWriter(self._dataset, self._rows_in_memory)
         try:
             for record in records:
                 writer.add(record)
-            atomic_write(path, writer.write_to)
+            path = atomic_write_named(
+                directory, writer.write_to,
+                lambda: f"part-{tag}-{shard}{suffix}-{writer.digest}.parquet")
         finally:
             writer.close()
         outcomes.count("parquet", f"{self._dataset.name}.files")
@@ -201,6 +218,22 @@ class ParquetSink(Sink):
 
     def location(self, dataset: Dataset) -> str:
         return FileSystems.join(self.output, dataset.name)
+
+    def committed(self, dataset: Dataset, since: datetime, columns: Sequence[str],
+                  skip: Container[str] = ()) -> Iterator[CommittedRows]:
+        """Files of ``dataset`` in partitions of ``since``'s day or later."""
+        root = self.location(dataset)
+        pattern = FileSystems.join(root, *(["*"] * len(dataset.partitions)), "part-*.parquet")
+        day = f"{dataset.partitions[0]}={since.astimezone(UTC).strftime('%Y-%m-%d')}" \
+            if dataset.partitions and dataset.partitions[0] == "ingest_date" else ""
+        matched = FileSystems.match([pattern])[0].metadata_list
+        for meta in sorted(matched, key=lambda m: m.path):
+            if meta.path in skip or (day and _partition(meta.path, root) < day):
+                continue
+            with FileSystems.open(meta.path) as handle:
+                table = pq.read_table(handle)
+            present = [c for c in columns if c in table.schema.names]
+            yield CommittedRows(meta.path, table.select(present).to_pylist())
 
     def prepare(self, datasets: Iterable[Dataset]) -> None:
         # Present even when a run writes no file to one of them, so that
