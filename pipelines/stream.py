@@ -27,7 +27,6 @@ import logging
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Sequence
 
 import apache_beam as beam
@@ -44,7 +43,7 @@ from transforms.articles import ArticleChain
 from transforms.commits import CommitWindows
 from transforms.lib.datasets import ARTICLES, DATASETS, ERRORS
 from transforms.lib.state_dir import StateDir, StateLock
-from transforms.poll import PollFeeds, Ticks
+from transforms.poll import PollFeeds, Ticks, tick_windows
 from transforms.seen import DropSeen
 from transforms.write import WriteDataset
 
@@ -58,10 +57,11 @@ STREAM_TAG = "stream"
 
 
 def process(entries: beam.PCollection, feed_dead: beam.PCollection,
-            feed_states: beam.PCollection, options: PipelineOptions) -> beam.PCollection:
+            feed_states: beam.PCollection, ticks: beam.PCollection,
+            options: PipelineOptions) -> beam.PCollection:
     """Everything after polling, for entries in the global window: drop what
-    was seen, window, the article chain, the sink, the commit step.  Returns
-    the per-window commit records."""
+    was seen, window, the article chain, the sink, the commit step (which
+    counts the ticks of each window).  Returns the per-window commit records."""
     opts = options.view_as(NewsbeamOptions)
     state_dir = opts.state_directory()
     profile = runners.profile(options)
@@ -82,7 +82,8 @@ def process(entries: beam.PCollection, feed_dead: beam.PCollection,
     commits = [records[d.name] | f"Write{d.name.capitalize()}" >> WriteDataset(
         sink, d, STREAM_TAG) for d in DATASETS]
     return ((tuple(commits) | "AllCommits" >> beam.Flatten(),
-             windowed(seen_again, "WindowSeen"), windowed(feed_states, "WindowFeeds"))
+             windowed(seen_again, "WindowSeen"), windowed(feed_states, "WindowFeeds"),
+             windowed(ticks, "WindowTicks"))
             | "CommitWindows" >> CommitWindows(state_dir))
 
 
@@ -94,11 +95,11 @@ def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
     feed_settings = dataclasses.replace(opts.fetch_settings(), max_attempts=1)
     state = StateDir(opts.state_directory())
     ticks = p | "Ticks" >> Ticks(time.time() if start is None else start,
-                                 opts.poll_interval, state.stop_marker,
+                                 opts.poll_interval, state.stop_marker, state.stopped_marker,
                                  runners.profile(options).trailing_watermark)
     entries, feed_dead, feed_states = ticks | "PollFeeds" >> PollFeeds(
         list(feeds), feed_settings, opts.schedule())
-    return process(entries, feed_dead, feed_states, options)
+    return process(entries, feed_dead, feed_states, ticks, options)
 
 
 class _Commits:
@@ -116,13 +117,15 @@ class _Commits:
         return [record for _, record in fresh]
 
 
-def _window_end(record: dict) -> float:
-    """The end of a commit record's window, in epoch seconds (0 if unknown)."""
-    try:
-        end = record["window"].rsplit("-", 1)[1]
-        return datetime.strptime(end, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
-    except (KeyError, IndexError, ValueError):
-        return 0.0
+def _all_ticks_committed(state: StateDir, commits: _Commits, started: float,
+                         opts: NewsbeamOptions) -> bool:
+    """Whether the tick source has stopped and every window it ticked in
+    has its commit record."""
+    stopped, last_tick = state.last_tick()
+    if not stopped:
+        return False
+    committed = {record["window"] for record in commits.seen.values()}
+    return tick_windows(started, opts.poll_interval, last_tick, opts.window) <= committed
 
 
 def _describe(record: dict) -> str:
@@ -226,6 +229,8 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
     reconciled = seen.reconcile(state, opts.sink(), started, opts.seen_ttl * 3600,
                                 opts.seen_max_ids)
     state.compact_stories(lambda rows: stories.bounded_rows(rows, started, opts.story_ttl))
+    # Read before the run: a portable runner rewrites the runner option.
+    profile = runners.profile(options)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, options, feeds, started)
     if stop.signals:
@@ -241,36 +246,38 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
           flush=True)
     signals = stop.signals
     commits = _Commits(state, started)
-    profile = runners.profile(options)
-    deadline = stopped_at = None
+    deadline = None
+    cancelled = False
     while not PipelineState.is_terminal(result.state):
         fresh = commits.poll()
         for record in fresh:
             print(f"newsbeam stream: {_describe(record)}", flush=True)
         if signals and deadline is None:
-            stopped_at = time.time()
-            deadline = stopped_at + opts.poll_interval + opts.window + 60
+            deadline = time.time() + opts.poll_interval + opts.window + 60
             print("newsbeam stream: stopping: committing open windows ...", flush=True)
-        last_committed = stopped_at is not None and any(
-            _window_end(r) > stopped_at for r in commits.seen.values())
-        if profile.cancel_when_stopped and last_committed:
-            # The window of the last tick is committed; this runner's job would
-            # run on without its source (pipelines/flink.py).
-            print("newsbeam stream: last window committed; ending the job", flush=True)
+        if signals and profile.cancel_when_stopped and _all_ticks_committed(
+                state, commits, started, opts):
+            # This runner's job runs on without its finished source
+            # (pipelines/flink.py): end it once nothing is left to commit.
+            print("newsbeam stream: the last tick's window is committed; ending the job",
+                  flush=True)
             flink.cancel(options)
             result.cancel()
+            cancelled = True
             break
         if deadline is not None and (len(signals) > 1 or time.time() > deadline):
             print("newsbeam stream: cancelling the job", flush=True)
             if profile.cancel_when_stopped:
                 flink.cancel(options)
             result.cancel()
+            cancelled = True
             break
         time.sleep(0.5)
     try:
         result.wait_until_finish()
     except Exception as exc:  # noqa: BLE001 - reported below with the state
-        _LOG.warning("job ended with %s", exc)
+        # A job newsbeam cancelled reports that as a failure: not worth a warning.
+        (_LOG.info if cancelled else _LOG.warning)("job ended with %s", exc)
     for record in commits.poll():
         print(f"newsbeam stream: {_describe(record)}", flush=True)
     records = list(commits.seen.values())

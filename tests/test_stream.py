@@ -12,7 +12,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import TimestampedValue
+from apache_beam.transforms.window import FixedWindows, TimestampedValue, WindowFn
+from apache_beam.utils.timestamp import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devsite.live_site import article
 from devsite.server import Site, static
@@ -20,8 +23,10 @@ from pipelines import stream
 from schemas import FeedEntry
 from tests.conftest import FETCHED_AT
 from transforms import seen
-from transforms.lib.state_dir import StateDir, seen_shard_of
+from transforms.lib.state_dir import StateDir, atomic_write, seen_shard_of
+from transforms.poll import tick_windows
 from transforms.seen import DropSeen
+from transforms.sinks import window_tag
 from transforms.sinks.parquet import ParquetSink
 
 BASE = int(FETCHED_AT.timestamp())
@@ -108,11 +113,12 @@ def test_window_commits(pages, tmp_path):
         entries = p | events
         empty_dead = p | "NoFeedErrors" >> beam.Create([])
         empty_states = p | "NoFeedStates" >> beam.Create([])
-        commits = stream.process(entries, empty_dead, empty_states, options)
+        ticks = entries | "OneTickPerEntry" >> beam.Map(lambda _: 0.0)
+        commits = stream.process(entries, empty_dead, empty_states, ticks, options)
         assert_that(commits | beam.Map(lambda r: (r["window"], r["articles"],
-                                                  r["duplicates_skipped"])),
-                    equal_to([("20261125T120000Z-20261125T120100Z", 3, 1),
-                              ("20261125T120100Z-20261125T120200Z", 1, 1)]))
+                                                  r["duplicates_skipped"], r["ticks"])),
+                    equal_to([("20261125T120000Z-20261125T120100Z", 3, 1, 4),
+                              ("20261125T120100Z-20261125T120200Z", 1, 1, 2)]))
     table = ds.dataset(tmp_path / "articles", format="parquet", partitioning="hive").to_table()
     assert sorted(table.column("id").to_pylist()) == ["a", "b", "c", "d"]
     files = sorted(f for _, _, names in os.walk(tmp_path / "articles") for f in names)
@@ -133,3 +139,30 @@ def test_window_commits(pages, tmp_path):
     assert sorted(store) == ["a", "b", "c", "d"]
     assert store["b"][0] == BASE + 120  # re-sighted at 90, in the window ending at 120
     assert seen.reconcile(state, ParquetSink(str(tmp_path)), now, 3600, 10_000)["files"] == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.floats(1.7e9, 1.8e9), interval=st.sampled_from([0.5, 1, 7, 60, 300, 900]),
+       ticks=st.integers(0, 400), window=st.sampled_from([6, 60, 300, 3600]))
+def test_tick_windows_are_the_windows_of_every_tick(start, interval, ticks, window):
+    # What a stopped stream on Flink waits for: the window of each tick,
+    # computed without visiting every tick when ticks are denser than windows.
+    fixed = FixedWindows(window)
+    assign = lambda t: fixed.assign(WindowFn.AssignContext(Timestamp.of(t)))[0]  # noqa: E731
+    expected = {window_tag(assign(start + interval * k), "") for k in range(ticks + 1)}
+    assert tick_windows(start, interval, start + interval * ticks, window) == expected
+
+
+def test_no_tick_no_window():
+    assert tick_windows(1.8e9, 1, None, 6) == set()
+
+
+def test_the_state_directory_reads_the_tick_sources_answer(tmp_path):
+    state = StateDir(str(tmp_path))
+    assert state.last_tick() == (False, None)
+    atomic_write(state.stopped_marker, b'{"last_tick": 1796039694.5}')
+    assert state.last_tick() == (True, 1796039694.5)
+    atomic_write(state.stopped_marker, b'{"last_tick": null}')
+    assert state.last_tick() == (True, None)
+    state.clear_stop()
+    assert state.last_tick() == (False, None)

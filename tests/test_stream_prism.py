@@ -39,6 +39,8 @@ from pipelines import prism
 from pipelines.launcher import UsageError
 from pipelines.stream import prism_binary
 from tests.conftest import NETGUARD, REPO, run_cli
+from transforms.lib.state_dir import StateDir
+from transforms.poll import tick_windows
 
 POLL, WINDOW = 1.0, 6.0
 needs_prism = pytest.mark.skipif(prism_binary() is None, reason="Prism not built: make prism")
@@ -215,6 +217,21 @@ def test_sigterm_commits_and_exits_cleanly(session):
     assert any("windows committed this run" in line for line in session["first"].lines)
     leftovers = [p for p in session["lake"].rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+@needs_prism
+def test_the_stopped_tick_source_names_its_last_tick_and_its_window_is_committed(session):
+    # What newsbeam stream waits for on a runner whose job outlives its
+    # source (Flink): the tick source's answer, and the last tick's window.
+    state = StateDir(str(session["lake"] / "_state"))
+    stopped, last_tick = state.last_tick()
+    assert stopped and last_tick is not None
+    records = [state.read_json(str(p))
+               for p in (session["lake"] / "_state" / "commits").glob("*.json")]
+    (last,) = [r for r in records
+               if r["window"] in tick_windows(last_tick, POLL, last_tick, WINDOW)]
+    assert last["ticks"] >= 1
+    assert all(r["window"] <= last["window"] for r in records)
 
 
 @needs_prism

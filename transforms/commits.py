@@ -8,7 +8,9 @@ records it in the state directory:
 - the feeds' latest states, for health and conditional polls after a
   restart;
 - one commit record: the window, rows and commits per dataset, feeds
-  polled, duplicates skipped.  ``newsbeam stream`` prints one line for each.
+  polled, duplicates skipped, ticks.  Every window with a tick gets one,
+  even an empty one, so ``newsbeam stream`` can tell when the window of
+  the last tick is committed.  ``newsbeam stream`` prints one line for each.
 The sink records nothing itself: any sink gets this for free.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from transforms.lib.state_dir import StateDir
 from transforms.sinks import Commit, window_tag
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-COMMIT, AGAIN, FEED = "commit", "again", "feed"
+COMMIT, AGAIN, FEED, TICK = "commit", "again", "feed", "tick"
 
 
 class _CommitWindowFn(beam.DoFn):
@@ -35,7 +37,7 @@ class _CommitWindowFn(beam.DoFn):
     def process(self, element: tuple[str, Iterable[tuple[str, Any]]],
                 window=beam.DoFn.WindowParam) -> Iterator[dict]:
         _, items = element
-        found: dict[str, list[Any]] = {COMMIT: [], AGAIN: [], FEED: []}
+        found: dict[str, list[Any]] = {COMMIT: [], AGAIN: [], FEED: [], TICK: []}
         for kind, value in items:
             found[kind].append(value)
         commits: list[Commit] = found[COMMIT]
@@ -58,22 +60,24 @@ class _CommitWindowFn(beam.DoFn):
             "commits": sorted(c.location for c in commits),
             "feeds_polled": len(feeds),
             "duplicates_skipped": len(found[AGAIN]),
+            "ticks": len(found[TICK]),
         }
         state.write_commit(tag, record)
         yield record
 
 
 class CommitWindows(beam.PTransform):
-    """Per window: the sinks' commits, the re-sighted ids and the feed
-    states in; one commit record out."""
+    """Per window: the sinks' commits, the re-sighted ids, the feed states
+    and the ticks in; one commit record out."""
 
     def __init__(self, state_dir: str):
         super().__init__()
         self._state_dir = state_dir
 
     def expand(self, inputs: tuple[beam.PCollection[Commit], beam.PCollection[str],
-                                   beam.PCollection[FeedState]]) -> beam.PCollection[dict]:
-        commits, seen_again, feeds = inputs
+                                   beam.PCollection[FeedState], beam.PCollection[float]]
+               ) -> beam.PCollection[dict]:
+        commits, seen_again, feeds, ticks = inputs
         # One element type for every input of the Flatten: a portable runner
         # (Prism) cannot re-encode between the coders of differing inputs.
         kind = typing.Tuple[str, typing.Tuple[str, typing.Any]]
@@ -83,6 +87,7 @@ class CommitWindows(beam.PTransform):
             seen_again | "TagSeen" >> beam.Map(lambda i: ("w", (AGAIN, i))
                                                ).with_output_types(kind),
             feeds | "TagFeeds" >> beam.Map(lambda s: ("w", (FEED, s))).with_output_types(kind),
+            ticks | "TagTicks" >> beam.Map(lambda t: ("w", (TICK, t))).with_output_types(kind),
         ]
         return (tuple(tagged)
                 | "Together" >> beam.Flatten()

@@ -8,12 +8,17 @@ Retry-After and Cache-Control work across ticks on any runner.
 The tick source is Beam's PeriodicImpulse made stoppable: when the stop
 marker appears in the state directory (``newsbeam stream`` writes it on
 SIGTERM or SIGINT) it finishes its restriction, the watermark runs to the
-end of time, and every open window is committed before the job ends.
+end of time, and every open window is committed before the job ends.  It
+answers the marker with the time of its last tick (``STOPPED``), so on a
+runner whose job outlives its finished source (Flink) ``newsbeam stream``
+knows which windows to wait for before it cancels the job.
 Ticks are timestamped ``start + k * interval``: the clock only decides
 when a tick fires, never what it says.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 import typing
@@ -27,7 +32,7 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
-from apache_beam.transforms.window import TimestampedValue
+from apache_beam.transforms.window import FixedWindows, TimestampedValue, WindowFn
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import DeadLetter, FeedEntry, FeedState
@@ -36,6 +41,8 @@ from transforms.feeds import FEED_STATES, FeedPoller, count_poll, crash_outputs
 from transforms.http.settings import FetchSettings
 from transforms.lib import outcomes
 from transforms.lib.loop import LoopThread
+from transforms.lib.state_dir import atomic_write
+from transforms.sinks import window_tag
 
 STAGE = "feed"
 # A tick element is "start,end,interval" (seconds) as text: Prism only
@@ -66,8 +73,9 @@ class _TickRestrictions(RestrictionProvider):
 
 
 class _TickFn(beam.DoFn):
-    def __init__(self, stop_marker: str, trailing_watermark: bool = True):
+    def __init__(self, stop_marker: str, stopped_marker: str, trailing_watermark: bool = True):
         self._stop_marker = stop_marker
+        self._stopped_marker = stopped_marker
         self._trailing = trailing_watermark
 
     @beam.DoFn.unbounded_per_element()
@@ -79,6 +87,10 @@ class _TickFn(beam.DoFn):
         index = tracker.current_restriction().start
         due = start + interval * index
         if FileSystems.exists(self._stop_marker):
+            # Every tick before ``index`` was emitted; a retried bundle
+            # writes the same answer.
+            last = due - interval if index > 0 else None
+            atomic_write(self._stopped_marker, json.dumps({"last_tick": last}).encode())
             # Claim the last position: the restriction is done, the
             # watermark advances to the end and every window fires.
             tracker.try_claim(tracker.current_restriction().stop - 1)
@@ -107,11 +119,12 @@ class Ticks(beam.PTransform):
     """One timestamped tick every ``interval`` seconds from ``start`` until
     the stop marker appears."""
 
-    def __init__(self, start: float, interval: float, stop_marker: str,
+    def __init__(self, start: float, interval: float, stop_marker: str, stopped_marker: str,
                  trailing_watermark: bool = True):
         super().__init__()
         self._seed = f"{start},{start + _HORIZON},{interval}"
         self._stop_marker = stop_marker
+        self._stopped_marker = stopped_marker
         self._trailing = trailing_watermark
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[float]:
@@ -119,9 +132,33 @@ class Ticks(beam.PTransform):
         return (pbegin
                 | "Impulse" >> beam.Impulse()
                 | "Schedule" >> beam.Map(lambda _: seed).with_output_types(str)
-                | "Tick" >> beam.ParDo(_TickFn(self._stop_marker, self._trailing)
+                | "Tick" >> beam.ParDo(_TickFn(self._stop_marker, self._stopped_marker,
+                                              self._trailing)
                                       ).with_output_types(float)
                 | "Stamp" >> beam.Map(lambda t: TimestampedValue(t, t)).with_output_types(float))
+
+
+@functools.lru_cache(maxsize=8)
+def tick_windows(start: float, interval: float, last_tick: float | None,
+                 window: float) -> set[str]:
+    """The names of the fixed windows the ticks from ``start`` to
+    ``last_tick`` fall in: the windows a stopped stream commits."""
+    if last_tick is None:
+        return set()
+    fixed = FixedWindows(window)
+
+    def name(t: float) -> str:
+        (assigned,) = fixed.assign(WindowFn.AssignContext(Timestamp.of(t)))
+        return window_tag(assigned, "")
+
+    count = round((last_tick - start) / interval) + 1
+    if interval >= window:  # windows without a tick exist: visit the ticks
+        return {name(start + interval * k) for k in range(count)}
+    # Every window between the first tick's and the last's holds a tick.
+    first, last = fixed.assign(WindowFn.AssignContext(Timestamp.of(start)))[0], \
+        fixed.assign(WindowFn.AssignContext(Timestamp.of(last_tick)))[0]
+    windows = int(round((last.start - first.start).micros / (window * 1e6))) + 1
+    return {name(first.start.micros / 1e6 + window * k) for k in range(windows)}
 
 
 class PollFeedFn(beam.DoFn):

@@ -10,8 +10,10 @@ exactly once, across the kill and the restart.
 
 Beam's job server cancels only its own wait for a job, not the Flink job, and
 Beam's impulse source keeps a checkpointed job running after its input has
-ended; so after newsbeam has exited its job may still run on the cluster.
-The session records whether it did, and cancels it through Flink's REST API.
+ended; so newsbeam itself cancels its job through Flink's REST API once the
+window of the last tick is committed (pipelines/flink.py).  The session
+checks that no job is left running and that the stop took seconds, not the
+fallback deadline.
 """
 from __future__ import annotations
 
@@ -29,9 +31,11 @@ from tests.flink.test_batch import record, temporaries
 
 POLL, WINDOW = 1.0, 6.0
 CHECKPOINT_MS = 5000
-# newsbeam waits poll + window + 60 s for the job to end after a stop, then
-# cancels it; on Flink it does not end (see the module docstring).
+# newsbeam ends its job once the last tick's window is committed; its
+# fallback deadline is poll + window + 60 s after the stop.
 STOP_TIMEOUT = POLL + WINDOW + 60 + 60
+# A stop that ends by the last window, not by the fallback deadline.
+PROMPT_STOP = POLL + WINDOW + 30
 FIRST_COMMIT_TIMEOUT = 240
 
 
@@ -194,6 +198,10 @@ def test_sigterm_commits_open_windows_and_exits_0(session):
         stopping = next(i for i, line in enumerate(lines) if "stopping: committing" in line)
         assert any("committed window" in line for line in lines[stopping:]), running.output()
         assert "windows committed this run" in lines[-1], running.output()
+        assert any("the last tick's window is committed; ending the job" in line
+                   for line in lines[stopping:]), running.output()
+        assert session["events"][key]["flink_jobs_left_running"] == [], session["events"][key]
+        assert session["events"][key]["seconds_to_exit"] < PROMPT_STOP, session["events"][key]
     assert temporaries(session["lake"]) == []
 
 

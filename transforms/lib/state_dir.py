@@ -14,6 +14,7 @@ only this module knows its layout:
 | ``stories/`` | recent stories: ``members.jsonl``, plus per-window deltas (streaming) |
 | ``pending/`` | a batch run's new states, promoted once the run succeeds |
 | ``STOP`` | the stop marker (streaming) |
+| ``STOPPED`` | the tick source's answer to it: the time of its last tick |
 | ``LOCK``, ``LOCK.json`` | the run lock (local filesystems / object storage) |
 
 **Whole files.**  Every file is written by :func:`atomic_write`: to a
@@ -71,6 +72,7 @@ STORIES = "stories"
 SEEN_SHARD_CHARS = 2  # 256 shards, by the first hex characters of the id
 PENDING = "pending"
 STOP_MARKER = "STOP"
+STOPPED_MARKER = "STOPPED"
 
 
 def atomic_write(path: str, data: bytes | Callable[[BinaryIO], None]) -> str:
@@ -316,6 +318,10 @@ class StateDir:
         return self.path(STOP_MARKER)
 
     @property
+    def stopped_marker(self) -> str:
+        return self.path(STOPPED_MARKER)
+
+    @property
     def seen_dir(self) -> str:
         return self.path(SEEN)
 
@@ -550,8 +556,18 @@ class StateDir:
         atomic_write(self.stop_marker, b"stop")
 
     def clear_stop(self) -> None:
-        if FileSystems.exists(self.stop_marker):
-            FileSystems.delete([self.stop_marker])
+        for marker in (self.stop_marker, self.stopped_marker):
+            if FileSystems.exists(marker):
+                FileSystems.delete([marker])
+
+    def last_tick(self) -> tuple[bool, float | None]:
+        """Whether the tick source has stopped, and the time of its last
+        tick (None if it never ticked)."""
+        answer = self.read_json(self.stopped_marker)
+        if not isinstance(answer, dict):
+            return False, None
+        last = answer.get("last_tick")
+        return True, float(last) if isinstance(last, (int, float)) else None
 
     # The lock ----------------------------------------------------------------------
     def lock(self, command: str) -> StateLock:
