@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,8 +24,12 @@ from apache_beam.options.pipeline_options import (
 )
 
 _LOG = logging.getLogger("newsbeam.flink")
-TERMINAL = frozenset({"FINISHED", "CANCELED", "CANCELLING", "FAILED"})
+ENDED = frozenset({"FINISHED", "CANCELED", "FAILED"})
+TERMINAL = ENDED | {"CANCELLING"}
 TIMEOUT = 10.0
+# How long newsbeam waits for a cancelled job to reach CANCELED, so that a
+# service manager that sees newsbeam exit sees the job gone too.
+CANCEL_WAIT = 60.0
 
 
 def name_job(options: PipelineOptions, command: str) -> str:
@@ -42,8 +47,9 @@ def rest_base(options: PipelineOptions) -> str | None:
     return master.rstrip("/") if "://" in master else f"http://{master.rstrip('/')}"
 
 
-def cancel(options: PipelineOptions) -> list[str]:
-    """Cancel this stream's Flink jobs that still run; their ids."""
+def cancel(options: PipelineOptions, clock=time.monotonic, sleep=time.sleep) -> list[str]:
+    """Cancel this stream's Flink jobs that still run and wait until they
+    have ended (at most ``CANCEL_WAIT``); their ids."""
     base = rest_base(options)
     name = options.view_as(GoogleCloudOptions).job_name
     if base is None or not name:
@@ -60,7 +66,19 @@ def cancel(options: PipelineOptions) -> list[str]:
                                                  method="PATCH")
                 urllib.request.urlopen(request, timeout=TIMEOUT).close()
                 cancelled.append(job["jid"])
+        deadline = clock() + CANCEL_WAIT
+        for jid in cancelled:
+            while _state(base, jid) not in ENDED and clock() < deadline:
+                sleep(0.5)
+            if _state(base, jid) not in ENDED:
+                _LOG.warning("the Flink job %s (%s) was cancelled but has not ended after "
+                             "%.0fs", name, jid, CANCEL_WAIT)
         return cancelled
     except (OSError, ValueError, urllib.error.URLError) as exc:
         _LOG.warning("could not cancel the Flink job %s at %s: %s", name, base, exc)
         return []
+
+
+def _state(base: str, jid: str) -> str:
+    with urllib.request.urlopen(f"{base}/jobs/{jid}", timeout=TIMEOUT) as response:
+        return str(json.load(response).get("state", ""))

@@ -94,9 +94,11 @@ def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
     # A feed that fails is polled again next tick: no retries for feeds.
     feed_settings = dataclasses.replace(opts.fetch_settings(), max_attempts=1)
     state = StateDir(opts.state_directory())
+    profile = runners.profile(options)
     ticks = p | "Ticks" >> Ticks(time.time() if start is None else start,
                                  opts.poll_interval, state.stop_marker, state.stopped_marker,
-                                 runners.profile(options).trailing_watermark)
+                                 profile.trailing_watermark, profile.watermark_margin,
+                                 profile.stop_grace)
     entries, feed_dead, feed_states = ticks | "PollFeeds" >> PollFeeds(
         list(feeds), feed_settings, opts.schedule())
     return process(entries, feed_dead, feed_states, ticks, options)
@@ -126,6 +128,13 @@ def _all_ticks_committed(state: StateDir, commits: _Commits, started: float,
         return False
     committed = {record["window"] for record in commits.seen.values()}
     return tick_windows(started, opts.poll_interval, last_tick, opts.window) <= committed
+
+
+class _ExpectedCancellation(logging.Filter):
+    """Drops the job server's report of a cancellation newsbeam asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "JobCancellationException" not in record.getMessage()
 
 
 def _describe(record: dict) -> str:
@@ -247,7 +256,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
     signals = stop.signals
     commits = _Commits(state, started)
     deadline = None
-    cancelled = False
+    cancelled = complete = False
     while not PipelineState.is_terminal(result.state):
         fresh = commits.poll()
         for record in fresh:
@@ -261,9 +270,11 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
             # (pipelines/flink.py): end it once nothing is left to commit.
             print("newsbeam stream: the last tick's window is committed; ending the job",
                   flush=True)
+            # Beam's job server then logs "Job was cancelled" at ERROR (as root).
+            logging.getLogger().addFilter(_ExpectedCancellation())
             flink.cancel(options)
             result.cancel()
-            cancelled = True
+            cancelled = complete = True
             break
         if deadline is not None and (len(signals) > 1 or time.time() > deadline):
             print("newsbeam stream: cancelling the job", flush=True)
@@ -281,11 +292,16 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
     for record in commits.poll():
         print(f"newsbeam stream: {_describe(record)}", flush=True)
     records = list(commits.seen.values())
-    print(f"newsbeam stream: {result.state}: {len(records)} windows committed this run, "
+    # Once every window is committed, how the runner reports the job that
+    # newsbeam then cancelled (Flink's job server: FAILED, "Job was
+    # cancelled") does not matter: the stream stopped cleanly.
+    state = "STOPPED" if complete else result.state
+    print(f"newsbeam stream: {state}: {len(records)} windows committed this run, "
           f"{sum(r['articles'] for r in records)} articles, "
           f"{sum(r['dead_letters'] for r in records)} dead letters; commit records in "
           f"{commits.folder}", flush=True)
-    stopped = bool(signals) and result.state in (PipelineState.DONE, PipelineState.CANCELLED)
+    stopped = bool(signals) and (complete or result.state in (PipelineState.DONE,
+                                                               PipelineState.CANCELLED))
     return 0 if result.state == PipelineState.DONE or stopped else 1
 
 

@@ -73,10 +73,13 @@ class _TickRestrictions(RestrictionProvider):
 
 
 class _TickFn(beam.DoFn):
-    def __init__(self, stop_marker: str, stopped_marker: str, trailing_watermark: bool = True):
+    def __init__(self, stop_marker: str, stopped_marker: str, trailing_watermark: bool = True,
+                 margin: float = WATERMARK_MARGIN, stop_grace: float = 0.0):
         self._stop_marker = stop_marker
         self._stopped_marker = stopped_marker
         self._trailing = trailing_watermark
+        self._margin = margin
+        self._grace = stop_grace
 
     @beam.DoFn.unbounded_per_element()
     def process(self, element: str,
@@ -86,33 +89,56 @@ class _TickFn(beam.DoFn):
         start, _, interval = _parse(element)
         index = tracker.current_restriction().start
         due = start + interval * index
+        first_emitted = None
         if FileSystems.exists(self._stop_marker):
-            # Every tick before ``index`` was emitted; a retried bundle
-            # writes the same answer.
-            last = due - interval if index > 0 else None
-            atomic_write(self._stopped_marker, json.dumps({"last_tick": last}).encode())
-            # Claim the last position: the restriction is done, the
-            # watermark advances to the end and every window fires.
-            tracker.try_claim(tracker.current_restriction().stop - 1)
-            return
-        while due <= time.time():
-            if not tracker.try_claim(index):
+            # Every tick before ``index`` was emitted.
+            stopped_at = self._answer_stop(due - interval if index > 0 else None)
+            if time.time() - stopped_at >= self._grace:
+                # Claim the last position: the restriction is done, the
+                # watermark advances to the end and every window fires.
+                tracker.try_claim(tracker.current_restriction().stop - 1)
                 return
-            yield due
-            index += 1
-            due = start + interval * index
+            # The stop grace (pipelines/runners.py): no more ticks, but the
+            # watermark moves on only as it always does, so the last ticks
+            # reach their windows before the jump to the end of time.
+        else:
+            while due <= time.time():
+                if not tracker.try_claim(index):
+                    return
+                yield due
+                first_emitted = due if first_emitted is None else first_emitted
+                index += 1
+                due = start + interval * index
         time.sleep(min(MAX_NAP, max(0.0, due - time.time())))
-        # The watermark never reaches the next tick, and, where the runner
-        # profile asks for it (pipelines/runners.py), trails the clock by a
-        # poll interval and a margin.  Trailing gives the ticks already
-        # emitted time to travel through polling and dedup before their window
-        # closes: on Prism 2.62 a watermark at the clock let some of them fall
-        # behind it and be dropped as late.  Moving on every call is what makes
-        # Prism resume a deferred restriction promptly.
-        trailing = time.time() - interval - WATERMARK_MARGIN if self._trailing else due
-        watermark.set_watermark(Timestamp(max(start, min(trailing, due - 0.001))))
+        # The watermark never reaches the next tick nor a tick emitted in
+        # this call, and, where the runner profile asks for it
+        # (pipelines/runners.py), trails the clock by a poll interval and a
+        # margin.  Trailing gives the ticks already emitted time to travel
+        # through polling and dedup to their window's first grouping: on
+        # Prism 2.62 a watermark at the clock let some of them fall behind it
+        # and be dropped as late, and on Flink a 2 s margin did too.  Moving
+        # on every call is what makes Prism resume a deferred restriction
+        # promptly.
+        bound = due if first_emitted is None else min(due, first_emitted)
+        trailing = time.time() - interval - self._margin if self._trailing else bound
+        watermark.set_watermark(Timestamp(max(start, min(trailing, bound - 0.001))))
         # Resume at once; the nap above bounds that to about a call a second.
         tracker.defer_remainder()
+
+    def _answer_stop(self, last_tick: float | None) -> float:
+        """Answer the stop marker once (the last tick, and when the stop was
+        seen); when it was seen.  A retried or restored call keeps the first
+        answer."""
+        if FileSystems.exists(self._stopped_marker):
+            try:
+                with FileSystems.open(self._stopped_marker) as handle:
+                    return float(json.loads(handle.read())["stopped_at"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        now = time.time()
+        atomic_write(self._stopped_marker,
+                     json.dumps({"last_tick": last_tick, "stopped_at": now}).encode())
+        return now
 
 
 class Ticks(beam.PTransform):
@@ -120,21 +146,18 @@ class Ticks(beam.PTransform):
     the stop marker appears."""
 
     def __init__(self, start: float, interval: float, stop_marker: str, stopped_marker: str,
-                 trailing_watermark: bool = True):
+                 trailing_watermark: bool = True, margin: float = WATERMARK_MARGIN,
+                 stop_grace: float = 0.0):
         super().__init__()
         self._seed = f"{start},{start + _HORIZON},{interval}"
-        self._stop_marker = stop_marker
-        self._stopped_marker = stopped_marker
-        self._trailing = trailing_watermark
+        self._fn = _TickFn(stop_marker, stopped_marker, trailing_watermark, margin, stop_grace)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[float]:
         seed = self._seed
         return (pbegin
                 | "Impulse" >> beam.Impulse()
                 | "Schedule" >> beam.Map(lambda _: seed).with_output_types(str)
-                | "Tick" >> beam.ParDo(_TickFn(self._stop_marker, self._stopped_marker,
-                                              self._trailing)
-                                      ).with_output_types(float)
+                | "Tick" >> beam.ParDo(self._fn).with_output_types(float)
                 | "Stamp" >> beam.Map(lambda t: TimestampedValue(t, t)).with_output_types(float))
 
 

@@ -66,6 +66,7 @@ class Cluster:
     @property
     def runner_flags(self) -> list[str]:
         return [f"--runner={RUNNER}", f"--job_endpoint=127.0.0.1:{self.ports['job']}",
+                f"--flink_master=127.0.0.1:{self.ports['rest']}",
                 "--environment_type=EXTERNAL",
                 f"--environment_config=127.0.0.1:{self.ports['worker']}",
                 "--parallelism=2", "--shared-filesystem"]

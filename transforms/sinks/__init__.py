@@ -34,6 +34,9 @@ from transforms.lib.datasets import Dataset
 class CommittedRows:
     """Rows a sink holds, read back from one unit it committed."""
 
+    # The unit's name within its dataset (a relative file path, a snapshot
+    # id): the same for the same data wherever the lake is, so the state
+    # that records it can be compared and moved with the lake.
     location: str
     rows: list[dict[str, Any]]
 

@@ -228,12 +228,13 @@ class ParquetSink(Sink):
             if dataset.partitions and dataset.partitions[0] == "ingest_date" else ""
         matched = FileSystems.match([pattern])[0].metadata_list
         for meta in sorted(matched, key=lambda m: m.path):
-            if meta.path in skip or (day and _partition(meta.path, root) < day):
+            name = meta.path[len(root):].lstrip("/")
+            if name in skip or (day and _partition(meta.path, root) < day):
                 continue
             with FileSystems.open(meta.path) as handle:
                 table = pq.read_table(handle)
             present = [c for c in columns if c in table.schema.names]
-            yield CommittedRows(meta.path, table.select(present).to_pylist())
+            yield CommittedRows(name, table.select(present).to_pylist())
 
     def prepare(self, datasets: Iterable[Dataset]) -> None:
         # Present even when a run writes no file to one of them, so that
