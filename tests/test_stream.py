@@ -8,6 +8,8 @@ import re
 import apache_beam as beam
 import pyarrow.dataset as ds
 import pytest
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
@@ -22,7 +24,7 @@ from devsite.server import Site, static
 from pipelines import stream
 from schemas import FeedEntry
 from tests.conftest import FETCHED_AT
-from transforms import seen
+from transforms import poll, seen
 from transforms.lib.state_dir import StateDir, atomic_write, seen_shard_of
 from transforms.poll import tick_windows
 from transforms.seen import DropSeen
@@ -166,3 +168,69 @@ def test_the_state_directory_reads_the_tick_sources_answer(tmp_path):
     assert state.last_tick() == (True, None)
     state.clear_stop()
     assert state.last_tick() == (False, None)
+
+
+class _Tracker:
+    """The restriction tracker view Beam hands a splittable DoFn, for direct calls."""
+
+    def __init__(self, start: int, stop: int = 1000):
+        self._tracker = OffsetRestrictionTracker(OffsetRange(start, stop))
+        self.deferred = False
+
+    def current_restriction(self):
+        return self._tracker.current_restriction()
+
+    def try_claim(self, position):
+        return self._tracker.try_claim(position)
+
+    def defer_remainder(self):
+        self.deferred = True
+
+
+def _tick(fn, tracker, watermark, start=1000.0, interval=1.0):
+    return list(fn.process(f"{start},{start + 1e6},{interval}", tracker, watermark))
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = {"t": 1010.5}
+    monkeypatch.setattr(poll.time, "time", lambda: now["t"])
+    monkeypatch.setattr(poll.time, "sleep", lambda s: None)
+    return now
+
+
+def test_the_tick_watermark_never_passes_a_tick_it_emits(tmp_path, clock):
+    # Catching up (the runner resumed late): ticks 1000..1010 at once.  The
+    # watermark stays below the first of them, even without trailing.
+    state = StateDir(str(tmp_path))
+    fn = poll._TickFn(state.stop_marker, state.stopped_marker, trailing_watermark=False)
+    tracker, watermark = _Tracker(0), ManualWatermarkEstimator(None)
+    assert _tick(fn, tracker, watermark) == [1000.0 + k for k in range(11)]
+    assert watermark.current_watermark() <= Timestamp.of(1000.0) and tracker.deferred
+
+
+def test_a_stop_is_answered_with_the_last_tick_and_held_for_the_grace(tmp_path, clock):
+    state = StateDir(str(tmp_path))
+    fn = poll._TickFn(state.stop_marker, state.stopped_marker, margin=2.0, stop_grace=10.0)
+    state.request_stop()
+    tracker, watermark = _Tracker(11), ManualWatermarkEstimator(None)
+    assert _tick(fn, tracker, watermark) == []          # no tick after the stop
+    assert state.last_tick() == (True, 1010.0) and tracker.deferred
+    assert watermark.current_watermark() < Timestamp.of(1011.0)
+    clock["t"] += 9.9                                    # still within the grace
+    tracker = _Tracker(11)
+    assert _tick(fn, tracker, ManualWatermarkEstimator(None)) == [] and tracker.deferred
+    clock["t"] += 0.2                                    # the grace is over: done
+    tracker = _Tracker(11)
+    assert _tick(fn, tracker, ManualWatermarkEstimator(None)) == [] and not tracker.deferred
+    assert tracker.current_restriction().stop == 1000
+    assert state.last_tick() == (True, 1010.0)           # the first answer stays
+
+
+def test_without_a_grace_the_tick_source_finishes_at_once(tmp_path, clock):
+    state = StateDir(str(tmp_path))
+    fn = poll._TickFn(state.stop_marker, state.stopped_marker)
+    state.request_stop()
+    tracker = _Tracker(0)
+    assert _tick(fn, tracker, ManualWatermarkEstimator(None)) == [] and not tracker.deferred
+    assert state.last_tick() == (True, None)             # it never ticked
