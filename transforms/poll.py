@@ -74,7 +74,7 @@ class _TickRestrictions(RestrictionProvider):
 
 class _TickFn(beam.DoFn):
     def __init__(self, stop_marker: str, stopped_marker: str, trailing_watermark: bool = True,
-                 margin: float = WATERMARK_MARGIN, stop_grace: float = 0.0):
+                 margin: float = WATERMARK_MARGIN, stop_grace: float | None = 0.0):
         self._stop_marker = stop_marker
         self._stopped_marker = stopped_marker
         self._trailing = trailing_watermark
@@ -90,17 +90,20 @@ class _TickFn(beam.DoFn):
         index = tracker.current_restriction().start
         due = start + interval * index
         first_emitted = None
+        bound = due
         if FileSystems.exists(self._stop_marker):
             # Every tick before ``index`` was emitted.
             stopped_at = self._answer_stop(due - interval if index > 0 else None)
-            if time.time() - stopped_at >= self._grace:
+            if self._grace is not None and time.time() - stopped_at >= self._grace:
                 # Claim the last position: the restriction is done, the
                 # watermark advances to the end and every window fires.
                 tracker.try_claim(tracker.current_restriction().stop - 1)
                 return
-            # The stop grace (pipelines/runners.py): no more ticks, but the
-            # watermark moves on only as it always does, so the last ticks
-            # reach their windows before the jump to the end of time.
+            # The stop grace, or a hold until the job is cancelled
+            # (pipelines/runners.py): no more ticks, so the watermark may pass
+            # the next one, but it moves on only as it always does, and the
+            # last ticks reach their windows the way every tick does.
+            bound = math.inf
         else:
             while due <= time.time():
                 if not tracker.try_claim(index):
@@ -119,7 +122,7 @@ class _TickFn(beam.DoFn):
         # and be dropped as late, and on Flink a 2 s margin did too.  Moving
         # on every call is what makes Prism resume a deferred restriction
         # promptly.
-        bound = due if first_emitted is None else min(due, first_emitted)
+        bound = bound if first_emitted is None else min(bound, first_emitted)
         trailing = time.time() - interval - self._margin if self._trailing else bound
         watermark.set_watermark(Timestamp(max(start, min(trailing, bound - 0.001))))
         # Resume at once; the nap above bounds that to about a call a second.
@@ -147,7 +150,7 @@ class Ticks(beam.PTransform):
 
     def __init__(self, start: float, interval: float, stop_marker: str, stopped_marker: str,
                  trailing_watermark: bool = True, margin: float = WATERMARK_MARGIN,
-                 stop_grace: float = 0.0):
+                 stop_grace: float | None = 0.0):
         super().__init__()
         self._seed = f"{start},{start + _HORIZON},{interval}"
         self._fn = _TickFn(stop_marker, stopped_marker, trailing_watermark, margin, stop_grace)
