@@ -234,3 +234,17 @@ def test_without_a_grace_the_tick_source_finishes_at_once(tmp_path, clock):
     tracker = _Tracker(0)
     assert _tick(fn, tracker, ManualWatermarkEstimator(None)) == [] and not tracker.deferred
     assert state.last_tick() == (True, None)             # it never ticked
+
+
+def test_holding_after_a_stop_never_finishes_and_lets_the_watermark_pass_the_last_window(
+        tmp_path, clock):
+    # Flink's profile: the watermark never jumps to the end of time; it
+    # trails the clock past the last tick's window, and newsbeam cancels.
+    state = StateDir(str(tmp_path))
+    fn = poll._TickFn(state.stop_marker, state.stopped_marker, margin=10.0, stop_grace=None)
+    state.request_stop()
+    clock["t"] += 3600
+    tracker, watermark = _Tracker(11), ManualWatermarkEstimator(None)
+    assert _tick(fn, tracker, watermark) == [] and tracker.deferred
+    assert watermark.current_watermark() == Timestamp.of(clock["t"] - 1.0 - 10.0)
+    assert state.last_tick() == (True, 1010.0)
