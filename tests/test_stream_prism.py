@@ -220,18 +220,20 @@ def test_sigterm_commits_and_exits_cleanly(session):
 
 
 @needs_prism
-def test_the_stopped_tick_source_names_its_last_tick_and_its_window_is_committed(session):
+def test_the_stopped_tick_source_names_its_last_tick(session):
     # What newsbeam stream waits for on a runner whose job outlives its
-    # source (Flink): the tick source's answer, and the last tick's window.
+    # source (Flink): the tick source's answer.  No window after the last
+    # tick's is committed.  (On Prism the job ends by itself; entries of the
+    # last tick can reach their window after the watermark's jump to the end
+    # of time, so that window's record is not asserted here: the next start
+    # polls those items again, see the restart test.)
     state = StateDir(str(session["lake"] / "_state"))
     stopped, last_tick = state.last_tick()
     assert stopped and last_tick is not None
     records = [state.read_json(str(p))
                for p in (session["lake"] / "_state" / "commits").glob("*.json")]
-    (last,) = [r for r in records
-               if r["window"] in tick_windows(last_tick, POLL, last_tick, WINDOW)]
-    assert last["ticks"] >= 1
-    assert all(r["window"] <= last["window"] for r in records)
+    (last_window,) = tick_windows(last_tick, POLL, last_tick, WINDOW)
+    assert records and all(r["window"] <= last_window for r in records)
 
 
 @needs_prism
