@@ -1,11 +1,13 @@
 """What newsbeam does for Flink beyond Beam's own options.
 
-A streaming job on Flink never ends by itself once its source has finished:
-with checkpointing on, Beam's Flink runner keeps the job's impulse source
-alive, and cancelling through Beam's job server stops only the job server's
-wait, not the Flink job.  So when a stopped stream has committed its last
-window, newsbeam cancels its own Flink job through Flink's REST API, found
-by the job name newsbeam gave it (``--job_name``), at ``--flink_master``.
+A streaming job on Flink does not end by itself: with checkpointing on,
+Beam's Flink runner keeps the job's impulse source alive, and newsbeam's
+tick source holds after a stop rather than letting the watermark jump to
+the end of time (``pipelines/runners.py``).  Cancelling through Beam's job
+server stops only the job server's wait, not the Flink job.  So when a
+stopped stream has committed its last window, newsbeam cancels its own
+Flink job through Flink's REST API, found by the job name newsbeam gave it
+(``--job_name``), at ``--flink_master``.
 Without ``--flink_master`` it says how to cancel the job by hand.
 """
 from __future__ import annotations

@@ -266,8 +266,9 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
             print("newsbeam stream: stopping: committing open windows ...", flush=True)
         if signals and profile.cancel_when_stopped and _all_ticks_committed(
                 state, commits, started, opts):
-            # This runner's job runs on without its finished source
-            # (pipelines/flink.py): end it once nothing is left to commit.
+            # This runner's job does not end by itself (its tick source holds
+            # after a stop, pipelines/runners.py): end it once nothing is left
+            # to commit (pipelines/flink.py).
             print("newsbeam stream: the last tick's window is committed; ending the job",
                   flush=True)
             # Beam's job server then logs "Job was cancelled" at ERROR (as root).
