@@ -40,12 +40,12 @@ from pathlib import Path
 import pyarrow.dataset as ds
 
 from bench.corpus import NAMES, REPO, corpus_root, machine, sandbox, serve, write_json
-from bench.suite import NETGUARD, _tree_rss_kib
+from bench.procfs import Proc, snapshot, tree_rss_kib
+from bench.suite import NETGUARD
 
 FETCHED_AT = "2026-11-25T12:00:00Z"
 CLUSTER = REPO / "tools" / "flink" / "cluster.py"
 TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def newsbeam_command() -> list[str]:
@@ -65,31 +65,19 @@ def runner_flags(name: str) -> list[str]:
     return done.stdout.split()
 
 
-def _processes(groups: set[int]) -> dict[tuple[int, str], tuple[int, int]]:
-    """(pid, start time) -> (CPU ticks, RSS KiB) of every live process in ``groups``."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/statm") as handle:
-                pages = int(handle.read().split()[1])
-        except OSError:
-            continue
-        if int(fields[2]) in groups and fields[0] != "Z":
-            found[(int(entry), fields[19])] = (int(fields[11]) + int(fields[12]),
-                                                pages * PAGE_KIB)
-    return found
+def _in_groups(processes: dict[int, Proc], groups: set[int]) -> dict[tuple[int, str], Proc]:
+    """The live processes of ``groups``, by (pid, start time)."""
+    return {(p.pid, p.start): p for p in processes.values()
+            if p.pgid in groups and p.state != "Z"}
 
 
 def measure(name: str, command: list[str], env: dict, output: Path,
             groups: list[int] | None = None) -> dict:
     """Wall time, CPU and peak RSS of ``command``'s tree and of the cluster's groups."""
     cluster = set(groups or [])
-    baseline = {key: cpu for key, (cpu, _) in _processes(cluster).items()}
-    idle_rss = sum(rss for _, rss in _processes(cluster).values())
+    idle = _in_groups(snapshot(), cluster)
+    baseline = {key: p.cpu_ticks for key, p in idle.items()}
+    idle_rss = sum(p.rss_kib for p in idle.values())
     latest = dict(baseline)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -100,11 +88,12 @@ def measure(name: str, command: list[str], env: dict, output: Path,
 
     def sample() -> None:
         while True:
-            seen = _processes(cluster)
-            for key, (cpu, _) in seen.items():
-                latest[key] = max(cpu, latest.get(key, 0))
-            peak[0] = max(peak[0], _tree_rss_kib(process.pid)
-                          + sum(rss for _, rss in seen.values()))
+            processes = snapshot()  # one pass over /proc per sample
+            seen = _in_groups(processes, cluster)
+            for key, p in seen.items():
+                latest[key] = max(p.cpu_ticks, latest.get(key, 0))
+            peak[0] = max(peak[0], tree_rss_kib(processes, process.pid)
+                          + sum(p.rss_kib for p in seen.values()))
             if done.wait(0.2):
                 return
     sampler = threading.Thread(target=sample, daemon=True)

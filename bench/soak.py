@@ -18,7 +18,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 
 from bench.corpus import REPO, machine, sandbox, write_json
-from bench.suite import NETGUARD, _tree_rss_kib
+from bench.procfs import snapshot, tree_rss_kib
+from bench.suite import NETGUARD
 from devsite.live_site import LiveSite, title_item
 from transforms.lib.datasets import ARTICLES
 from transforms.sinks.parquet import ParquetSink
@@ -59,7 +60,7 @@ def main() -> None:
     try:
         while time.time() - started < args.minutes * 60 and process.poll() is None:
             samples.append((round(time.time() - started, 1),
-                            round(_tree_rss_kib(process.pid) / 1024, 1)))
+                            round(tree_rss_kib(snapshot(), process.pid) / 1024, 1)))
             print(f"soak: t={samples[-1][0]:6.0f}s rss={samples[-1][1]:7.1f} MiB", flush=True)
             time.sleep(15)
     finally:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.corpus import NAMES, REPO, corpus_root, machine, sandbox, serve, write_json
+from bench.procfs import snapshot, tree_rss_kib
 
 BENCH_VENV = REPO / ".bench-venv"
 PEERS = REPO / "bench" / "peers"
@@ -67,30 +68,6 @@ def ensure_bench_venv() -> Path | None:
     return python
 
 
-def _tree_rss_kib(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/statm") as handle:
-                pages = int(handle.read().split()[1])
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
-
-
 def measure(name: str, command: list[str], env: dict | None = None) -> dict:
     """Run ``command``; wall time, CPU of the process tree, peak tree RSS."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -102,7 +79,7 @@ def measure(name: str, command: list[str], env: dict | None = None) -> dict:
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_rss_kib(process.pid))
+            peak[0] = max(peak[0], tree_rss_kib(snapshot(), process.pid))
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     stdout, stderr = process.communicate()
