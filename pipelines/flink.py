@@ -70,9 +70,11 @@ def cancel(options: PipelineOptions, clock=time.monotonic, sleep=time.sleep) -> 
                 cancelled.append(job["jid"])
         deadline = clock() + CANCEL_WAIT
         for jid in cancelled:
-            while _state(base, jid) not in ENDED and clock() < deadline:
+            state = _state(base, jid)
+            while state not in ENDED and clock() < deadline:
                 sleep(0.5)
-            if _state(base, jid) not in ENDED:
+                state = _state(base, jid)
+            if state not in ENDED:
                 _LOG.warning("the Flink job %s (%s) was cancelled but has not ended after "
                              "%.0fs", name, jid, CANCEL_WAIT)
         return cancelled

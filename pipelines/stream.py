@@ -93,10 +93,9 @@ def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
     opts = options.view_as(NewsbeamOptions)
     # A feed that fails is polled again next tick: no retries for feeds.
     feed_settings = dataclasses.replace(opts.fetch_settings(), max_attempts=1)
-    state = StateDir(opts.state_directory())
     profile = runners.profile(options)
     ticks = p | "Ticks" >> Ticks(time.time() if start is None else start,
-                                 opts.poll_interval, state.stop_marker, state.stopped_marker,
+                                 opts.poll_interval, opts.state_directory(),
                                  profile.trailing_watermark, profile.watermark_margin,
                                  profile.stop_grace)
     entries, feed_dead, feed_states = ticks | "PollFeeds" >> PollFeeds(

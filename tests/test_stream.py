@@ -203,7 +203,7 @@ def test_the_tick_watermark_never_passes_a_tick_it_emits(tmp_path, clock):
     # Catching up (the runner resumed late): ticks 1000..1010 at once.  The
     # watermark stays below the first of them, even without trailing.
     state = StateDir(str(tmp_path))
-    fn = poll._TickFn(state.stop_marker, state.stopped_marker, trailing_watermark=False)
+    fn = poll._TickFn(state.root, trailing_watermark=False)
     tracker, watermark = _Tracker(0), ManualWatermarkEstimator(None)
     assert _tick(fn, tracker, watermark) == [1000.0 + k for k in range(11)]
     assert watermark.current_watermark() <= Timestamp.of(1000.0) and tracker.deferred
@@ -211,7 +211,7 @@ def test_the_tick_watermark_never_passes_a_tick_it_emits(tmp_path, clock):
 
 def test_a_stop_is_answered_with_the_last_tick_and_held_for_the_grace(tmp_path, clock):
     state = StateDir(str(tmp_path))
-    fn = poll._TickFn(state.stop_marker, state.stopped_marker, margin=2.0, stop_grace=10.0)
+    fn = poll._TickFn(state.root, margin=2.0, stop_grace=10.0)
     state.request_stop()
     tracker, watermark = _Tracker(11), ManualWatermarkEstimator(None)
     assert _tick(fn, tracker, watermark) == []          # no tick after the stop
@@ -229,7 +229,7 @@ def test_a_stop_is_answered_with_the_last_tick_and_held_for_the_grace(tmp_path, 
 
 def test_without_a_grace_the_tick_source_finishes_at_once(tmp_path, clock):
     state = StateDir(str(tmp_path))
-    fn = poll._TickFn(state.stop_marker, state.stopped_marker)
+    fn = poll._TickFn(state.root)
     state.request_stop()
     tracker = _Tracker(0)
     assert _tick(fn, tracker, ManualWatermarkEstimator(None)) == [] and not tracker.deferred
@@ -241,7 +241,7 @@ def test_holding_after_a_stop_never_finishes_and_lets_the_watermark_pass_the_las
     # Flink's profile: the watermark never jumps to the end of time; it
     # trails the clock past the last tick's window, and newsbeam cancels.
     state = StateDir(str(tmp_path))
-    fn = poll._TickFn(state.stop_marker, state.stopped_marker, margin=10.0, stop_grace=None)
+    fn = poll._TickFn(state.root, margin=10.0, stop_grace=None)
     state.request_stop()
     clock["t"] += 3600
     tracker, watermark = _Tracker(11), ManualWatermarkEstimator(None)

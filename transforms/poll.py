@@ -18,7 +18,6 @@ when a tick fires, never what it says.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 import typing
@@ -26,7 +25,6 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.pvalue import TaggedOutput
@@ -41,7 +39,7 @@ from transforms.feeds import FEED_STATES, FeedPoller, count_poll, crash_outputs
 from transforms.http.settings import FetchSettings
 from transforms.lib import outcomes
 from transforms.lib.loop import LoopThread
-from transforms.lib.state_dir import atomic_write
+from transforms.lib.state_dir import StateDir
 from transforms.sinks import window_tag
 
 STAGE = "feed"
@@ -73,10 +71,9 @@ class _TickRestrictions(RestrictionProvider):
 
 
 class _TickFn(beam.DoFn):
-    def __init__(self, stop_marker: str, stopped_marker: str, trailing_watermark: bool = True,
+    def __init__(self, state_dir: str, trailing_watermark: bool = True,
                  margin: float = WATERMARK_MARGIN, stop_grace: float | None = 0.0):
-        self._stop_marker = stop_marker
-        self._stopped_marker = stopped_marker
+        self._state_dir = state_dir
         self._trailing = trailing_watermark
         self._margin = margin
         self._grace = stop_grace
@@ -91,9 +88,10 @@ class _TickFn(beam.DoFn):
         due = start + interval * index
         first_emitted = None
         bound = due
-        if FileSystems.exists(self._stop_marker):
+        state = StateDir(self._state_dir)
+        if state.stop_requested():
             # Every tick before ``index`` was emitted.
-            stopped_at = self._answer_stop(due - interval if index > 0 else None)
+            stopped_at = state.answer_stop(due - interval if index > 0 else None, time.time())
             if self._grace is not None and time.time() - stopped_at >= self._grace:
                 # Claim the last position: the restriction is done, the
                 # watermark advances to the end and every window fires.
@@ -128,32 +126,17 @@ class _TickFn(beam.DoFn):
         # Resume at once; the nap above bounds that to about a call a second.
         tracker.defer_remainder()
 
-    def _answer_stop(self, last_tick: float | None) -> float:
-        """Answer the stop marker once (the last tick, and when the stop was
-        seen); when it was seen.  A retried or restored call keeps the first
-        answer."""
-        if FileSystems.exists(self._stopped_marker):
-            try:
-                with FileSystems.open(self._stopped_marker) as handle:
-                    return float(json.loads(handle.read())["stopped_at"])
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        now = time.time()
-        atomic_write(self._stopped_marker,
-                     json.dumps({"last_tick": last_tick, "stopped_at": now}).encode())
-        return now
-
 
 class Ticks(beam.PTransform):
     """One timestamped tick every ``interval`` seconds from ``start`` until
     the stop marker appears."""
 
-    def __init__(self, start: float, interval: float, stop_marker: str, stopped_marker: str,
+    def __init__(self, start: float, interval: float, state_dir: str,
                  trailing_watermark: bool = True, margin: float = WATERMARK_MARGIN,
                  stop_grace: float | None = 0.0):
         super().__init__()
         self._seed = f"{start},{start + _HORIZON},{interval}"
-        self._fn = _TickFn(stop_marker, stopped_marker, trailing_watermark, margin, stop_grace)
+        self._fn = _TickFn(state_dir, trailing_watermark, margin, stop_grace)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[float]:
         seed = self._seed

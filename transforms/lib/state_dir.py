@@ -560,14 +560,34 @@ class StateDir:
             if FileSystems.exists(marker):
                 FileSystems.delete([marker])
 
+    def stop_requested(self) -> bool:
+        return FileSystems.exists(self.stop_marker)
+
+    def answer_stop(self, last_tick: float | None, now: float) -> float:
+        """The tick source's answer to the stop marker: its last tick, and when
+        it saw the marker.  Written once; a retried or restored call keeps the
+        first answer.  Returns when the marker was first seen."""
+        answer = self._stop_answer()
+        if answer is not None and isinstance(answer.get("stopped_at"), (int, float)):
+            return float(answer["stopped_at"])
+        atomic_write_json(self.stopped_marker, {"last_tick": last_tick, "stopped_at": now})
+        return now
+
     def last_tick(self) -> tuple[bool, float | None]:
         """Whether the tick source has stopped, and the time of its last
         tick (None if it never ticked)."""
-        answer = self.read_json(self.stopped_marker)
-        if not isinstance(answer, dict):
+        answer = self._stop_answer()
+        if answer is None:
             return False, None
         last = answer.get("last_tick")
         return True, float(last) if isinstance(last, (int, float)) else None
+
+    def _stop_answer(self) -> dict | None:
+        try:
+            answer = self.read_json(self.stopped_marker)
+        except (OSError, ValueError):
+            return None
+        return answer if isinstance(answer, dict) else None
 
     # The lock ----------------------------------------------------------------------
     def lock(self, command: str) -> StateLock:
