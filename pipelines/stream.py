@@ -118,15 +118,12 @@ class _Commits:
         return [record for _, record in fresh]
 
 
-def _all_ticks_committed(state: StateDir, commits: _Commits, started: float,
-                         opts: NewsbeamOptions) -> bool:
-    """Whether the tick source has stopped and every window it ticked in
-    has its commit record."""
+def _windows_to_commit(state: StateDir, started: float, opts: NewsbeamOptions
+                       ) -> set[str] | None:
+    """Once the tick source has stopped, the windows it ticked in: what a
+    stopped stream commits.  None before that."""
     stopped, last_tick = state.last_tick()
-    if not stopped:
-        return False
-    committed = {record["window"] for record in commits.seen.values()}
-    return tick_windows(started, opts.poll_interval, last_tick, opts.window) <= committed
+    return tick_windows(started, opts.poll_interval, last_tick, opts.window) if stopped else None
 
 
 class _ExpectedCancellation(logging.Filter):
@@ -254,7 +251,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
           flush=True)
     signals = stop.signals
     commits = _Commits(state, started)
-    deadline = None
+    deadline = expected = None
     cancelled = complete = False
     while not PipelineState.is_terminal(result.state):
         fresh = commits.poll()
@@ -263,8 +260,9 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
         if signals and deadline is None:
             deadline = time.time() + opts.poll_interval + opts.window + 60
             print("newsbeam stream: stopping: committing open windows ...", flush=True)
-        if signals and profile.cancel_when_stopped and _all_ticks_committed(
-                state, commits, started, opts):
+        if signals and profile.cancel_when_stopped and expected is None:
+            expected = _windows_to_commit(state, started, opts)
+        if expected is not None and expected <= {r["window"] for r in commits.seen.values()}:
             # This runner's job does not end by itself (its tick source holds
             # after a stop, pipelines/runners.py): end it once nothing is left
             # to commit (pipelines/flink.py).

@@ -17,7 +17,6 @@ when a tick fires, never what it says.
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 import typing
@@ -147,7 +146,6 @@ class Ticks(beam.PTransform):
                 | "Stamp" >> beam.Map(lambda t: TimestampedValue(t, t)).with_output_types(float))
 
 
-@functools.lru_cache(maxsize=8)
 def tick_windows(start: float, interval: float, last_tick: float | None,
                  window: float) -> set[str]:
     """The names of the fixed windows the ticks from ``start`` to
