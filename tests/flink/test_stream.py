@@ -134,11 +134,11 @@ def session(cluster, tmp_path_factory):
         first_stopped = events["first_stop"]["signalled"]
 
         time.sleep(3)  # items keep appearing while no stream runs
-        # A stream job submitted right after a cancelled one on the same
-        # TaskManager sometimes never starts processing (its first stage
-        # writes nothing while checkpoints complete; README, "Run on a
-        # cluster").  Not understood; the restart runs on a fresh TaskManager
-        # and worker pool, as a restarted pod would.
+        # A stream job on a TaskManager that has run jobs before sometimes
+        # never starts processing (its first stage writes nothing while
+        # checkpoints complete; README, "Run on a cluster").  Not understood;
+        # the restart runs on a fresh TaskManager and worker pool, as a
+        # restarted pod would.
         cluster.kill_taskmanager()
         cluster.start_taskmanager()
         second = stream(cluster, feeds, lake)
