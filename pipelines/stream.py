@@ -54,6 +54,8 @@ NOT_CONTINUOUS = frozenset({"DirectRunner", "SwitchingDirectRunner", "BundleBase
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # What the stream's files are named after when not windowed (never, in practice).
 STREAM_TAG = "stream"
+# Submissions of a job that does not start (runners.RunnerProfile.start_timeout).
+MAX_SUBMISSIONS = 3
 
 
 def process(entries: beam.PCollection, feed_dead: beam.PCollection,
@@ -131,6 +133,44 @@ class _ExpectedCancellation(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "JobCancellationException" not in record.getMessage()
+
+
+@dataclasses.dataclass
+class _StartWatch:
+    """Whether a submitted job has started: its tick source has ticked
+    (``StateDir.ticking``) within the runner profile's ``start_timeout``.
+    A job that has not is submitted again, at most ``MAX_SUBMISSIONS`` times
+    in all; until it ticks it has polled and committed nothing."""
+
+    timeout: float | None
+    submitted_at: float
+    submissions: int = 1
+    ticked: bool = False
+
+    def verdict(self, state: StateDir, started: float, now: float) -> str | None:
+        """None while fine or not yet due; else ``resubmit`` or ``give_up``."""
+        if self.timeout is None or self.ticked or now - self.submitted_at < self.timeout:
+            return None
+        if state.ticking(started):
+            self.ticked = True
+            return None
+        return "resubmit" if self.submissions < MAX_SUBMISSIONS else "give_up"
+
+    def resubmitted(self, now: float) -> None:
+        self.submissions += 1
+        self.submitted_at = now
+
+
+def _submit(options: PipelineOptions, feeds: list[str], started: float):
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, options, feeds, started)
+    return pipeline.run()
+
+
+def _cancel(options: PipelineOptions, result, profile: runners.RunnerProfile) -> None:
+    if profile.cancel_when_stopped:
+        flink.cancel(options)
+    result.cancel()
 
 
 def _describe(record: dict) -> str:
@@ -236,14 +276,13 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
     state.compact_stories(lambda rows: stories.bounded_rows(rows, started, opts.story_ttl))
     # Read before the run: a portable runner rewrites the runner option.
     profile = runners.profile(options)
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, options, feeds, started)
     if stop.signals:
         print("newsbeam stream: stopped before the job started", flush=True)
         return 0
     # From here a stop finds the marker written: the tick source finishes at its first tick.
     stop.submitted = True
-    result = pipeline.run()
+    result = _submit(options, feeds, started)
+    watch = _StartWatch(profile.start_timeout, time.time())
     print(f"newsbeam stream: polling {len(feeds)} feeds every {opts.poll_interval:g}s, "
           f"committing every {opts.window:g}s window to {opts.output} "
           f"({reconciled['ids_added']} articles recorded as seen since the last start); "
@@ -257,6 +296,24 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
         fresh = commits.poll()
         for record in fresh:
             print(f"newsbeam stream: {_describe(record)}", flush=True)
+        verdict = None if signals else watch.verdict(state, started, time.time())
+        if verdict == "resubmit":
+            print(f"newsbeam stream: the job has not ticked {watch.timeout:g}s after its "
+                  "submission; cancelling it and submitting it again "
+                  f"({watch.submissions + 1} of {MAX_SUBMISSIONS})", flush=True)
+            logging.getLogger().addFilter(_ExpectedCancellation())
+            _cancel(options, result, profile)
+            # The new job ticks from now: no burst of the ticks it missed.
+            started = time.time()
+            result = _submit(options, feeds, started)
+            watch.resubmitted(started)
+            continue
+        if verdict == "give_up":
+            print(f"newsbeam stream: the job did not start after {MAX_SUBMISSIONS} "
+                  "submissions; cancelling it", flush=True)
+            _cancel(options, result, profile)
+            cancelled = True
+            break
         if signals and deadline is None:
             deadline = time.time() + opts.poll_interval + opts.window + 60
             print("newsbeam stream: stopping: committing open windows ...", flush=True)
@@ -276,9 +333,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
             break
         if deadline is not None and (len(signals) > 1 or time.time() > deadline):
             print("newsbeam stream: cancelling the job", flush=True)
-            if profile.cancel_when_stopped:
-                flink.cancel(options)
-            result.cancel()
+            _cancel(options, result, profile)
             cancelled = True
             break
         time.sleep(0.5)

@@ -248,3 +248,41 @@ def test_holding_after_a_stop_never_finishes_and_lets_the_watermark_pass_the_las
     assert _tick(fn, tracker, watermark) == [] and tracker.deferred
     assert watermark.current_watermark() == Timestamp.of(clock["t"] - 1.0 - 10.0)
     assert state.last_tick() == (True, 1010.0)
+
+
+def test_the_tick_source_says_once_that_the_stream_ticks(tmp_path, clock, monkeypatch):
+    # pipelines/stream.py resubmits a job whose tick source never got here.
+    state = StateDir(str(tmp_path))
+    fn = poll._TickFn(state.root)
+    fn.setup()
+    assert not state.ticking(1000.0)
+    _tick(fn, _Tracker(0), ManualWatermarkEstimator(None))
+    assert state.ticking(1000.0) and not state.ticking(999.0)   # this stream's start only
+    writes = []
+    monkeypatch.setattr(StateDir, "mark_ticking", lambda self, start: writes.append(start))
+    _tick(fn, _Tracker(11), ManualWatermarkEstimator(None))
+    assert writes == []                                           # once per worker
+    state.clear_stop()                                            # the next start forgets it
+    assert not state.ticking(1000.0)
+
+
+def test_a_job_that_never_ticks_is_resubmitted_then_given_up(tmp_path):
+    from pipelines.stream import MAX_SUBMISSIONS, _StartWatch
+    state = StateDir(str(tmp_path))
+    watch = _StartWatch(timeout=90.0, submitted_at=0.0)
+    assert watch.verdict(state, 0.0, 89.0) is None                # not due yet
+    assert watch.verdict(state, 0.0, 90.0) == "resubmit"
+    for k in range(2, MAX_SUBMISSIONS):
+        watch.resubmitted(100.0 * k)
+        assert watch.verdict(state, 100.0 * k, 100.0 * k + 90) == "resubmit"
+    watch.resubmitted(1000.0)
+    assert watch.verdict(state, 1000.0, 1090.0) == "give_up"
+
+
+def test_a_job_that_ticks_is_left_alone(tmp_path):
+    from pipelines.stream import _StartWatch
+    state = StateDir(str(tmp_path))
+    state.mark_ticking(5.0)
+    watch = _StartWatch(timeout=90.0, submitted_at=5.0)
+    assert watch.verdict(state, 5.0, 500.0) is None and watch.ticked
+    assert _StartWatch(timeout=None, submitted_at=0.0).verdict(state, 1.0, 1e9) is None

@@ -76,6 +76,10 @@ class _TickFn(beam.DoFn):
         self._trailing = trailing_watermark
         self._margin = margin
         self._grace = stop_grace
+        self._announced = False
+
+    def setup(self) -> None:
+        self._announced = False
 
     @beam.DoFn.unbounded_per_element()
     def process(self, element: str,
@@ -88,6 +92,11 @@ class _TickFn(beam.DoFn):
         first_emitted = None
         bound = due
         state = StateDir(self._state_dir)
+        if not self._announced:
+            # Once per worker: the stream sees its job has started
+            # (pipelines/stream.py resubmits a job that never gets here).
+            state.mark_ticking(start)
+            self._announced = True
         if state.stop_requested():
             # Every tick before ``index`` was emitted.
             stopped_at = state.answer_stop(due - interval if index > 0 else None, time.time())

@@ -15,6 +15,7 @@ only this module knows its layout:
 | ``pending/`` | a batch run's new states, promoted once the run succeeds |
 | ``STOP`` | the stop marker (streaming) |
 | ``STOPPED`` | the tick source's answer to it: the time of its last tick |
+| ``TICKING`` | the tick source has ticked: the stream's start (a stalled start is resubmitted) |
 | ``LOCK``, ``LOCK.json`` | the run lock (local filesystems / object storage) |
 
 **Whole files.**  Every file is written by :func:`atomic_write`: to a
@@ -73,6 +74,7 @@ SEEN_SHARD_CHARS = 2  # 256 shards, by the first hex characters of the id
 PENDING = "pending"
 STOP_MARKER = "STOP"
 STOPPED_MARKER = "STOPPED"
+TICKING_MARKER = "TICKING"
 
 
 def atomic_write(path: str, data: bytes | Callable[[BinaryIO], None]) -> str:
@@ -322,6 +324,10 @@ class StateDir:
         return self.path(STOPPED_MARKER)
 
     @property
+    def ticking_marker(self) -> str:
+        return self.path(TICKING_MARKER)
+
+    @property
     def seen_dir(self) -> str:
         return self.path(SEEN)
 
@@ -556,7 +562,8 @@ class StateDir:
         atomic_write(self.stop_marker, b"stop")
 
     def clear_stop(self) -> None:
-        for marker in (self.stop_marker, self.stopped_marker):
+        """The previous stream's markers: its stop, the answer, its ticking."""
+        for marker in (self.stop_marker, self.stopped_marker, self.ticking_marker):
             if FileSystems.exists(marker):
                 FileSystems.delete([marker])
 
@@ -581,6 +588,18 @@ class StateDir:
             return False, None
         last = answer.get("last_tick")
         return True, float(last) if isinstance(last, (int, float)) else None
+
+    def mark_ticking(self, start: float) -> None:
+        """The tick source of the stream started at ``start`` has ticked."""
+        atomic_write_json(self.ticking_marker, {"start": start})
+
+    def ticking(self, start: float) -> bool:
+        """Whether the tick source of the stream started at ``start`` has ticked."""
+        try:
+            answer = self.read_json(self.ticking_marker)
+        except (OSError, ValueError):
+            return False
+        return isinstance(answer, dict) and answer.get("start") == start
 
     def _stop_answer(self) -> dict | None:
         try:
