@@ -432,6 +432,23 @@ def wait_ready(run: Run, ports: dict[str, int], expect_slots: int,
         time.sleep(0.25)
 
 
+def report(run: Run, lines: int = 12) -> None:
+    """After a failed command: which parts still run, the end of each part's
+    output, and the Flink logs' errors; what the CI log keeps of a cluster."""
+    for name, record in run.processes().items():
+        say(f"{name}: {'running' if alive(record) else 'NOT RUNNING'}; the end of "
+            f"{record['log']}:\n    {_tail(record['log'], lines)}")
+    for log in sorted(run.log.glob("flink-*.log")) + [run.log / "sdk-workers.log"]:
+        try:
+            text = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = [line[:300] for line in text if " ERROR " in line or "Exception" in line]
+        if errors:
+            say(f"{log.name}: {len(errors)} error lines, the last {lines}:\n    "
+                + "\n    ".join(errors[-lines:]))
+
+
 def _answers(rest_port: int) -> bool:
     try:
         return "taskmanagers" in rest(rest_port, "/overview")
@@ -850,6 +867,8 @@ def _inside_namespace(args, command: list[str]) -> int:
             return up.returncode
         code = _run_bounded(command, env, args.command_timeout)
         say(f"{shlex.join(command)} exited with status {code}")
+        if code != 0:
+            report(Run(args.name))
     finally:
         subprocess.run([*me, "down"])
         left = sweep_namespace()
