@@ -27,10 +27,14 @@ import logging
 import signal
 import sys
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+)
 from apache_beam.runners.runner import PipelineState
 from apache_beam.transforms.window import FixedWindows
 
@@ -179,7 +183,19 @@ def _describe(record: dict) -> str:
             f"commit{'' if len(record['commits']) == 1 else 's'}")
 
 
-def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]:
+def _configure(options: PipelineOptions) -> PipelineOptions:
+    # The default runner is Prism, which newsbeam starts itself (pipelines/prism.py).
+    prism.configure(options)
+    options.view_as(StandardOptions).streaming = True
+    return options
+
+
+def prepare(argv: Sequence[str]
+            ) -> tuple[PipelineOptions, list[str], StateLock, Callable[[], PipelineOptions]]:
+    """The options, the feeds, the held state lock, and a maker of fresh
+    options equal to these (a resubmitted job is configured from the
+    command line again: Beam consumes the runner's own flags, such as
+    ``--checkpointing_interval``, at the first submission)."""
     options = pipeline_options(argv)
     standard = options.view_as(StandardOptions)
 
@@ -189,16 +205,20 @@ def prepare(argv: Sequence[str]) -> tuple[PipelineOptions, list[str], StateLock]
             "DirectRunner runs streaming pipelines on the FnApiRunner and writes nothing until "
             "the source ends, which for `newsbeam stream` is never. Use the default "
             "(PrismRunner) or --runner=FlinkRunner.")
-    # The default runner is Prism, which newsbeam starts itself (pipelines/prism.py).
-    prism.configure(options)
-    options.view_as(StandardOptions).streaming = True
+    _configure(options)
     opts = options.view_as(NewsbeamOptions)
     if opts.poll_interval <= 0 or opts.window <= 0:
         raise UsageError("--poll-interval and --window must be positive")
     feeds = feeds_and_output(options)
     if runners.profile(options).cancel_when_stopped:
         flink.name_job(options, "stream")
-    return options, feeds, lock_state(options, "stream")
+    name = options.view_as(GoogleCloudOptions).job_name
+
+    def fresh() -> PipelineOptions:
+        again = _configure(pipeline_options(argv))
+        again.view_as(GoogleCloudOptions).job_name = name
+        return again
+    return options, feeds, lock_state(options, "stream"), fresh
 
 
 class _StopRequests:
@@ -244,13 +264,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     prepared = start("stream", "Poll feeds forever; commit Parquet per window.", argv, prepare)
     if isinstance(prepared, int):
         return prepared
-    options, feeds, lock = prepared
+    options, feeds, lock, fresh = prepared
     # A stop signal is honoured from here on, Prism's start-up included.
     with lock, _StopRequests() as stop:
         try:
             # Prism, if newsbeam runs it, lives until the job has ended (pipelines/prism.py).
             with prism.owned(options):
-                return _stream(options, feeds, stop)
+                return _stream(options, feeds, stop, fresh)
         except prism.PrismError as exc:
             if stop.signals and not stop.submitted:
                 # A stop signal sent to every process can reach newsbeam's Prism
@@ -262,7 +282,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return exc.status
 
 
-def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> int:
+def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests,
+            fresh: Callable[[], PipelineOptions]) -> int:
     """The job, from the seen store to the last summary line; the exit status."""
     opts = options.view_as(NewsbeamOptions)
     state = StateDir(opts.state_directory())
@@ -305,7 +326,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests) -> 
             _cancel(options, result, profile)
             # The new job ticks from now: no burst of the ticks it missed.
             started = time.time()
-            result = _submit(options, feeds, started)
+            result = _submit(fresh(), feeds, started)
             watch.resubmitted(started)
             continue
         if verdict == "give_up":
