@@ -24,7 +24,7 @@ PRISM_SOURCES := tools/prism/main.go tools/prism/go.mod tools/prism/go.sum
 FLINK := $(PY) tools/flink/cluster.py
 
 .PHONY: help install prism run test lint bench eval clean flink flink-up flink-down \
-        flink-status test-flink bench-flink
+        flink-status test-flink bench-flink line-model
 
 help:
 	@echo "make run               ingest the built-in demo news site (out/demo)"
@@ -33,6 +33,7 @@ help:
 	@echo "make test              run the test suite"
 	@echo "make lint              ruff"
 	@echo "make bench / make eval benchmarks / extraction and story quality on ../shared/corpora"
+	@echo "make line-model        retrain the line model on the tune part of ../shared/corpora"
 	@echo "make flink-up / flink-down   a local Flink session cluster (see README, Run on a cluster)"
 	@echo "make test-flink        the Flink suite, on its own cluster in a loopback-only namespace"
 	@echo "make bench-flink       newsbeam on Flink (parallelism 2) against the DirectRunner"
@@ -76,6 +77,10 @@ bench: $(STAMP) $(PRISM)
 eval: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.quality
 	PYTHONPATH=. $(PY) -m bench.stories
+
+# Retrain the clean stage's line model on the tune part of ../shared/corpora.
+line-model: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench.train_line_model
 
 flink: $(STAMP)
 	$(FLINK) fetch

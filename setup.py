@@ -33,6 +33,9 @@ DEV = [
     "duckdb==2.0.0",
     # Property-based tests of every hostile-input boundary.
     "hypothesis==6.170.17",
+    # Trains the clean stage's line model (bench/train_line_model.py); workers
+    # read its weights without it.
+    "scikit-learn==1.9.1",
 ]
 
 setup(
@@ -43,7 +46,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["pipelines", "pipelines.*", "transforms",
                                     "transforms.*", "schemas", "schemas.*"]),
-    package_data={"transforms": ["boilerplate/rules/*.json"]},
+    package_data={"transforms": ["boilerplate/rules/*.json", "boilerplate/line_model.json"]},
     install_requires=RUNTIME,
     extras_require={"dev": DEV},
     entry_points={"console_scripts": ["newsbeam = pipelines.cli:main"]},

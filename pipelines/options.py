@@ -130,6 +130,10 @@ class NewsbeamOptions(PipelineOptions):
               help="CPU seconds trafilatura may spend on one page before it becomes an "
                    "extraction_timeout dead letter and the feed's own text stands in; 0 for "
                    "no limit (default: %(default)s).")
+        _flag(parser, "no-line-model", action="store_true", default=False,
+              help="Clean with the phrase and position rules only, without the learned "
+                   "line model (transforms/boilerplate/line_model.py), e.g. to compare "
+                   "(default: the model is on).")
         _flag(parser, "language-sample-chars", type=int, default=DEFAULT_SAMPLE_CHARS,
               help="Characters of each article given to langdetect, 0 for all "
                    "(default: %(default)s).")
@@ -200,7 +204,8 @@ class NewsbeamOptions(PipelineOptions):
                              extract=self.extract_limits(),
                              language_sample_chars=self.language_sample_chars,
                              state_dir=self.state_directory(), run_tag=run_tag,
-                             on_update=self.on_update, story_ttl_hours=self.story_ttl)
+                             on_update=self.on_update, story_ttl_hours=self.story_ttl,
+                             line_model=not self.no_line_model)
 
     def sink(self) -> Sink:
         """Where the datasets go: Parquet under ``--output``."""

@@ -43,6 +43,8 @@ class ChainSettings:
     run_tag: str | None = None
     on_update: str = seen.SKIP
     story_ttl_hours: float = stories.DEFAULT_TTL_HOURS
+    # The extract stage's learned line model (transforms/boilerplate/line_model.py).
+    line_model: bool = True
 
 
 def stages(settings: ChainSettings) -> list[Stage]:
@@ -53,7 +55,7 @@ def stages(settings: ChainSettings) -> list[Stage]:
         dedup.stage(),
         seen.skip_stage(settings.state_dir, settings.run_tag, settings.on_update),
         fetch.stage(settings.fetch, settings.max_in_flight),
-        extract.stage(settings.extract),
+        extract.stage(settings.extract, settings.line_model),
         stories.stage(story),
         clean.stage(state_dir=settings.state_dir, run_tag=settings.run_tag),
         versions.stage(),

@@ -5,14 +5,17 @@ deduplication off (that cache makes output depend on which pages a worker
 saw before).  When the page is missing or yields no body, the feed's own
 ``content:encoded`` or summary stands in, and ``extraction_method`` says so.
 A body the page splits across sibling containers is rejoined first
-(:mod:`transforms.boilerplate.split_body`), then lines the markup labels as chrome go.
+(:mod:`transforms.boilerplate.split_body`), then lines the markup labels as chrome go,
+then those the learned line model takes for chrome
+(:mod:`transforms.boilerplate.line_model`): this is the one stage that holds
+the parsed page, and both judge a line by its home in it.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 import lxml.html
@@ -21,12 +24,21 @@ from lxml import etree
 from trafilatura.utils import load_html
 
 from schemas import Article, DeadLetter, Page, RemovedLine
-from transforms.boilerplate.markup import chrome_by_markup
+from transforms.boilerplate.line_model import MAX_JUDGED_WORDS, LineModel
+from transforms.boilerplate.line_model import REASON as MODEL_REASON
+from transforms.boilerplate.markup import chrome_by_markup, locate, markup_features
 from transforms.boilerplate.split_body import rejoin
 from transforms.lib import outcomes
 from transforms.lib.budget import BudgetExceeded, Watchdog
 from transforms.lib.stage import ApplyStage, Stage
-from transforms.lib.text import clean_line, join_paragraphs, paragraphs, sanitize, word_count
+from transforms.lib.text import (
+    clean_line,
+    join_paragraphs,
+    normalise,
+    paragraphs,
+    sanitize,
+    word_count,
+)
 from transforms.lib.urls import source_of
 
 STAGE = "extract"
@@ -131,14 +143,56 @@ def run_trafilatura(html: str, url: str | None, limits: ExtractLimits = ExtractL
     return doc, tree
 
 
-def drop_marked_chrome(tree: Any, lines: list[str]) -> tuple[list[str], tuple[RemovedLine, ...]]:
-    """Remove lines whose markup labels them as chrome (bylines, breadcrumbs ...)."""
-    marked = chrome_by_markup(tree, lines)
-    if not marked or len(marked) == len(lines):
-        return lines, ()
-    kept = [line for i, line in enumerate(lines) if i not in marked]
-    return kept, tuple(RemovedLine(line=lines[i], reason=marked[i]) for i in sorted(marked))
+@dataclasses.dataclass(frozen=True)
+class MarkupPass:
+    """The lines the page's markup does not label as chrome, with their
+    markup features for the line model, and the lines it removed."""
 
+    lines: list[str]
+    markup: list[list[float]]
+    removed: tuple[RemovedLine, ...]
+
+
+def drop_marked_chrome(tree: Any, lines: list[str]) -> MarkupPass:
+    """Remove lines whose markup labels them as chrome (bylines, breadcrumbs ...)."""
+    homes = locate(tree, lines)
+    marked = chrome_by_markup(tree, lines, homes)
+    if len(marked) == len(lines):
+        marked = {}
+    # Only the lines the line model judges need their markup features.
+    rows = markup_features(homes, len(lines),
+                           lambda i: word_count(lines[i]) < MAX_JUDGED_WORDS)
+    kept = [i for i in range(len(lines)) if i not in marked]
+    return MarkupPass([lines[i] for i in kept], [rows[i] for i in kept],
+                      tuple(RemovedLine(line=lines[i], reason=marked[i]) for i in sorted(marked)))
+
+
+def markup_pass(tree: Any, lines: list[str]) -> MarkupPass:
+    """trafilatura's lines, a split body rejoined and the marked chrome removed."""
+    lines, rejoined = rejoin(tree, lines)
+    if rejoined:
+        outcomes.count(STAGE, "split_body_rejoined")
+    return drop_marked_chrome(tree, lines)
+
+
+def drop_by_model(model: LineModel, found: MarkupPass, title: str | None,
+                  authors: Iterable[str]) -> tuple[list[str], tuple[RemovedLine, ...]]:
+    """Remove the lines the line model takes for chrome."""
+    keys = frozenset(filter(None, map(normalise, authors)))
+    chosen = set(model.off_body(found.lines, title, keys, found.markup))
+    if not chosen:
+        return found.lines, ()
+    return ([line for i, line in enumerate(found.lines) if i not in chosen],
+            tuple(RemovedLine(line=found.lines[i], reason=MODEL_REASON) for i in sorted(chosen)))
+
+
+def headline_and_authors(page: Page, doc: Any) -> tuple[str | None, tuple[str, ...]]:
+    """The article's title and authors, as :func:`build_article` records them."""
+    entry = page.entry
+    title = entry.title or (clean_line(getattr(doc, "title", None)) if doc is not None else None)
+    authors = entry.authors or (
+        _split_authors(clean_line(getattr(doc, "author", None))) if doc is not None else ())
+    return title, tuple(authors)
 
 
 def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
@@ -146,6 +200,7 @@ def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
     entry = page.entry
     meta = (lambda name: clean_line(getattr(doc, name, None))) if doc is not None else (
         lambda name: None)
+    title, authors = headline_and_authors(page, doc)
     return Article(
         id=entry.id,
         url=entry.url,
@@ -154,8 +209,8 @@ def build_article(page: Page, doc: Any, text: str, method: str) -> Article:
         guid=entry.guid,
         source=source_of(page.final_url or entry.url),
         sitename=meta("sitename") or entry.feed_title,
-        title=entry.title or meta("title"),
-        authors=entry.authors or _split_authors(meta("author")),
+        title=title,
+        authors=authors,
         published_at=entry.published_at or _date(meta("date")),
         fetched_at=entry.fetched_at,
         text=text,
@@ -185,7 +240,7 @@ def choose_body(extracted: list[str], content: list[str], summary: list[str]
 
 
 def extract(page: Page, limits: ExtractLimits = ExtractLimits(),
-            watchdog: Watchdog | None = None
+            watchdog: Watchdog | None = None, model: LineModel | None = None
             ) -> tuple[Article | None, tuple[str, str] | None]:
     """The article for ``page`` and, if something went wrong, the
     (error_type, message) worth a dead letter.  Both may be set: an
@@ -212,10 +267,11 @@ def extract(page: Page, limits: ExtractLimits = ExtractLimits(),
     method, lines = choose_body(extracted, content, summary)
     removed: tuple[RemovedLine, ...] = ()
     if method == TRAFILATURA:
-        lines, rejoined = rejoin(tree, lines)
-        if rejoined:
-            outcomes.count(STAGE, "split_body_rejoined")
-        lines, removed = drop_marked_chrome(tree, lines)
+        found = markup_pass(tree, lines)
+        lines, removed = found.lines, found.removed
+        if model is not None:
+            lines, by_model = drop_by_model(model, found, *headline_and_authors(page, doc))
+            removed += by_model
     if sum(map(word_count, lines)) >= MIN_ARTICLE_WORDS:
         article = build_article(page, doc, join_paragraphs(lines), method)
         return dataclasses.replace(article, boilerplate_removed=removed), problem
@@ -228,12 +284,15 @@ def extract(page: Page, limits: ExtractLimits = ExtractLimits(),
 
 
 class ExtractArticleFn(beam.DoFn):
-    def __init__(self, limits: ExtractLimits = ExtractLimits()):
+    def __init__(self, limits: ExtractLimits = ExtractLimits(), line_model: bool = True):
         self._limits = limits
+        self._use_model = line_model
         self._watchdog: Watchdog | None = None
+        self._model: LineModel | None = None
 
     def setup(self) -> None:
         self._watchdog = Watchdog()
+        self._model = LineModel.load() if self._use_model else None
 
     def teardown(self) -> None:
         if self._watchdog is not None:
@@ -242,7 +301,7 @@ class ExtractArticleFn(beam.DoFn):
 
     @outcomes.guarded(STAGE)
     def process(self, page: Page) -> Iterator[Any]:
-        article, problem = extract(page, self._limits, self._watchdog)
+        article, problem = extract(page, self._limits, self._watchdog, self._model)
         if problem is not None:
             outcomes.count(STAGE, problem[0])
             yield outcomes.dead_letter(
@@ -254,8 +313,8 @@ class ExtractArticleFn(beam.DoFn):
             yield article
 
 
-def stage(limits: ExtractLimits = ExtractLimits()) -> Stage:
-    return Stage("ExtractArticles", ExtractArticleFn(limits))
+def stage(limits: ExtractLimits = ExtractLimits(), line_model: bool = True) -> Stage:
+    return Stage("ExtractArticles", ExtractArticleFn(limits, line_model))
 
 
 class ExtractArticles(beam.PTransform):
