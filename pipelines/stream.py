@@ -190,6 +190,14 @@ def _configure(options: PipelineOptions) -> PipelineOptions:
     return options
 
 
+def profile_flags(argv: Sequence[str], profile: runners.RunnerProfile) -> list[str]:
+    """``argv`` and the runner profile's flags (pipelines/runners.py) that it
+    does not give already."""
+    extra = [flag for flag in profile.runner_flags
+             if not any(arg == flag or arg.startswith(flag + "=") for arg in argv)]
+    return [*argv, *extra]
+
+
 def prepare(argv: Sequence[str]
             ) -> tuple[PipelineOptions, list[str], StateLock, Callable[[], PipelineOptions]]:
     """The options, the feeds, the held state lock, and a maker of fresh
@@ -206,6 +214,11 @@ def prepare(argv: Sequence[str]
             "the source ends, which for `newsbeam stream` is never. Use the default "
             "(PrismRunner) or --runner=FlinkRunner.")
     _configure(options)
+    # The runner profile's own flags, for this and every resubmitted job.
+    with_flags = profile_flags(argv, runners.profile(options))
+    if with_flags != list(argv):
+        argv = with_flags
+        options = _configure(pipeline_options(argv))
     opts = options.view_as(NewsbeamOptions)
     if opts.poll_interval <= 0 or opts.window <= 0:
         raise UsageError("--poll-interval and --window must be positive")

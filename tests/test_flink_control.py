@@ -105,3 +105,23 @@ def test_a_job_gets_a_unique_name_unless_the_user_gave_one():
 def test_rest_base(master, base):
     argv = [f"--flink_master={master}"] if master else []
     assert flink.rest_base(PipelineOptions(argv)) == base
+
+
+def test_a_flink_stream_finishes_bundles_before_checkpoints_and_resubmits_with_it():
+    # Beam 2.62's Flink operator otherwise buffers a bundle still open at a
+    # checkpoint barrier until the stage's next bundle or watermark; the tick
+    # source's first stage never gets either, and the stream never started
+    # (pipelines/runners.py).
+    from pipelines import runners
+    from pipelines.launcher import pipeline_options
+    from pipelines.stream import profile_flags
+
+    flag = "--finish_bundle_before_checkpointing"
+    flink_stream = ["--runner=FlinkRunner", "--streaming"]
+    profile = runners.profile(pipeline_options(flink_stream))
+    assert profile is runners.FLINK_STREAMING
+    assert profile_flags(flink_stream, profile) == [*flink_stream, flag]
+    given = [*flink_stream, f"{flag}=true"]
+    assert profile_flags(given, profile) == given                 # never twice
+    for other in (["--runner=FlinkRunner"], ["--runner=PrismRunner", "--streaming"]):
+        assert profile_flags(other, runners.profile(pipeline_options(other))) == other
