@@ -112,3 +112,30 @@ def test_ingest_audits_the_models_removals_and_no_line_model_turns_it_off(real_s
             assert any(r["line"] == line and r["reason"] != REASON
                        for r in off[article_id]["boilerplate_removed"]), line
     assert kept_without > 0
+
+
+def test_the_extract_stage_counts_what_the_model_removes(tmp_path):
+    import json
+
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    from bench.quality import fetched_pages
+    from devsite.corpus_site import load_corpus
+    from transforms.extract import ExtractArticles
+
+    fetched, _ = fetched_pages("zyte", load_corpus("zyte"))
+    out = tmp_path / "removed.jsonl"
+    pipeline = TestPipeline()
+    articles, _ = pipeline | beam.Create(fetched) | ExtractArticles()
+    _ = (articles
+         | beam.Map(lambda a: sum(r.reason == REASON for r in a.boilerplate_removed))
+         | beam.CombineGlobally(sum)
+         | beam.Map(lambda n: out.write_text(json.dumps(n))))
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(
+        MetricsFilter().with_name("extract.line_model_removed"))["counters"]
+    audited = json.loads(out.read_text())
+    assert audited > 0 and sum(c.committed for c in counters) == audited

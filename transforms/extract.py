@@ -271,6 +271,8 @@ def extract(page: Page, limits: ExtractLimits = ExtractLimits(),
         lines, removed = found.lines, found.removed
         if model is not None:
             lines, by_model = drop_by_model(model, found, *headline_and_authors(page, doc))
+            if by_model:
+                outcomes.count(STAGE, "line_model_removed", len(by_model))
             removed += by_model
     if sum(map(word_count, lines)) >= MIN_ARTICLE_WORDS:
         article = build_article(page, doc, join_paragraphs(lines), method)
