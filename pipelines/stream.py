@@ -227,11 +227,11 @@ def prepare(argv: Sequence[str]
         flink.name_job(options, "stream")
     name = options.view_as(GoogleCloudOptions).job_name
 
-    def fresh() -> PipelineOptions:
+    def fresh_options() -> PipelineOptions:
         again = _configure(pipeline_options(argv))
         again.view_as(GoogleCloudOptions).job_name = name
         return again
-    return options, feeds, lock_state(options, "stream"), fresh
+    return options, feeds, lock_state(options, "stream"), fresh_options
 
 
 class _StopRequests:
@@ -277,13 +277,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     prepared = start("stream", "Poll feeds forever; commit Parquet per window.", argv, prepare)
     if isinstance(prepared, int):
         return prepared
-    options, feeds, lock, fresh = prepared
+    options, feeds, lock, fresh_options = prepared
     # A stop signal is honoured from here on, Prism's start-up included.
     with lock, _StopRequests() as stop:
         try:
             # Prism, if newsbeam runs it, lives until the job has ended (pipelines/prism.py).
             with prism.owned(options):
-                return _stream(options, feeds, stop, fresh)
+                return _stream(options, feeds, stop, fresh_options)
         except prism.PrismError as exc:
             if stop.signals and not stop.submitted:
                 # A stop signal sent to every process can reach newsbeam's Prism
@@ -296,7 +296,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests,
-            fresh: Callable[[], PipelineOptions]) -> int:
+            fresh_options: Callable[[], PipelineOptions]) -> int:
     """The job, from the seen store to the last summary line; the exit status."""
     opts = options.view_as(NewsbeamOptions)
     state = StateDir(opts.state_directory())
@@ -339,7 +339,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests,
             _cancel(options, result, profile)
             # The new job ticks from now: no burst of the ticks it missed.
             started = time.time()
-            result = _submit(fresh(), feeds, started)
+            result = _submit(fresh_options(), feeds, started)
             watch.resubmitted(started)
             continue
         if verdict == "give_up":

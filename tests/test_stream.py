@@ -11,6 +11,7 @@ import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from devsite.live_site import article
 from devsite.server import Site, static
 from pipelines import stream
+from pipelines.options import NewsbeamOptions
 from schemas import FeedEntry
 from tests.conftest import FETCHED_AT
 from transforms import poll, seen
@@ -286,3 +288,68 @@ def test_a_job_that_ticks_is_left_alone(tmp_path):
     watch = _StartWatch(timeout=90.0, submitted_at=5.0)
     assert watch.verdict(state, 5.0, 500.0) is None and watch.ticked
     assert _StartWatch(timeout=None, submitted_at=0.0).verdict(state, 1.0, 1e9) is None
+
+
+class _FakeJob:
+    """A submitted job as newsbeam stream sees it: a state, cancel, wait."""
+
+    def __init__(self, state):
+        self.state = state
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+        self.state = PipelineState.CANCELLED
+
+    def wait_until_finish(self):
+        return self.state
+
+
+def _stalling_stream(tmp_path, monkeypatch, starts_on: int | None):
+    """``_stream`` on a runner whose first ``starts_on - 1`` jobs never tick
+    (None: none ever does); the job that ticks runs to DONE at once."""
+    import dataclasses
+
+    from pipelines import runners, stream
+    from pipelines.launcher import pipeline_options
+
+    feeds = tmp_path / "feed.xml"
+    feeds.write_text("<rss/>")
+    argv = ["--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    profile = dataclasses.replace(runners.PRISM_STREAMING, start_timeout=0.2)
+    monkeypatch.setattr(runners, "profile", lambda options: profile)
+    submitted: list = []
+
+    def submit(options, feed_list, started):
+        submitted.append((options, started))
+        if starts_on is not None and len(submitted) >= starts_on:
+            StateDir(options.view_as(NewsbeamOptions).state_directory()).mark_ticking(started)
+            return _FakeJob(PipelineState.DONE)
+        return _FakeJob(PipelineState.RUNNING)
+
+    monkeypatch.setattr(stream, "_submit", submit)
+    made: list = []
+
+    def fresh_options():
+        made.append(pipeline_options(argv))
+        return made[-1]
+    with stream._StopRequests() as stop:
+        code = stream._stream(pipeline_options(argv), [str(feeds)], stop, fresh_options)
+    return code, submitted, made
+
+
+def test_a_stalled_start_is_submitted_again_with_fresh_options(tmp_path, monkeypatch, capsys):
+    code, submitted, made = _stalling_stream(tmp_path, monkeypatch, starts_on=2)
+    out = capsys.readouterr().out
+    assert code == 0 and len(submitted) == 2, out
+    assert "submitting it again (2 of 3)" in out
+    assert submitted[1][0] is made[0]                  # options parsed anew, not reused
+    assert submitted[1][1] > submitted[0][1]           # the new job ticks from its start
+
+
+def test_a_stream_that_never_starts_is_given_up_after_three_submissions(
+        tmp_path, monkeypatch, capsys):
+    code, submitted, _ = _stalling_stream(tmp_path, monkeypatch, starts_on=None)
+    out = capsys.readouterr().out
+    assert len(submitted) == 3 and code == 1, out
+    assert "did not start after 3 submissions" in out
