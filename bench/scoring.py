@@ -23,11 +23,11 @@ SCORER = REPO.parent / "shared" / "tools" / "score_extraction.py"
 WORD = re.compile(r"\w+")
 
 
-def _norm(text: str) -> str:
+def norm(text: str) -> str:
     return re.sub(r"\s+", " ", text or "").strip().lower()
 
 
-def _bow(pred: str, true: str):
+def bow(pred: str, true: str):
     p, t = Counter(WORD.findall(pred.lower())), Counter(WORD.findall(true.lower()))
     if not t:
         return None
@@ -57,18 +57,18 @@ def score(docs: list[dict], predictions: dict[str, str]) -> dict:
         text = predictions.get(doc["id"], "")
         row = {}
         if doc.get("body"):
-            bow = _bow(text, doc["body"])
-            if bow:
-                row.update(bow_p=bow[0], bow_r=bow[1], bow_f1=bow[2])
+            overlap = bow(text, doc["body"])
+            if overlap:
+                row.update(bow_p=overlap[0], bow_r=overlap[1], bow_f1=overlap[2])
             off = _offbody(text, doc["body"])
             if off is not None:
                 row["offbody_lines"] = off
         if doc.get("with") is not None:
-            norm = _norm(text)
+            output = norm(text)
             for snippet in doc["with"]:
-                snippets["tp" if _norm(snippet) in norm else "fn"] += 1
+                snippets["tp" if norm(snippet) in output else "fn"] += 1
             for snippet in doc.get("without") or []:
-                snippets["fp" if _norm(snippet) in norm else "tn"] += 1
+                snippets["fp" if norm(snippet) in output else "tn"] += 1
         rows.append(row)
     out = {"docs": len(docs), "predicted": sum(1 for d in docs if predictions.get(d["id"]))}
     for key in ("bow_p", "bow_r", "bow_f1", "offbody_lines"):

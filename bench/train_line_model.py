@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.corpus import corpus_root, sandbox
 from bench.quality import FETCHED_AT
+from bench.scoring import WORD, bow, norm
 from bench.splits import TUNE, part_of, site_of
 from devsite.corpus_site import load_corpus
 from schemas import FeedEntry
@@ -49,7 +49,6 @@ CORPORA = ("zyte", "fundus-dev", "trafilatura-eval")
 THRESHOLDS = tuple(round(0.30 + 0.05 * i, 2) for i in range(14))  # 0.30 .. 0.95
 MAX_RECALL_LOSS = 0.002
 OFF_BODY_SHARE = 0.5
-WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -89,12 +88,13 @@ def _budget_labels(lines: list[str], body: str) -> list[int | None]:
 def _labels(lines: list[str], doc: dict) -> list[int | None]:
     if doc.get("body"):
         return _budget_labels(lines, doc["body"])
-    norm = [re.sub(r"\s+", " ", line).strip().lower() for line in lines]
+    without = [norm(s) for s in doc.get("without") or []]
+    with_ = [norm(s) for s in doc.get("with") or []]
     out: list[int | None] = []
-    for line in norm:
-        if any(re.sub(r"\s+", " ", s).strip().lower() in line for s in doc.get("without") or []):
+    for line in map(norm, lines):
+        if any(s in line for s in without):
             out.append(1)
-        elif any(re.sub(r"\s+", " ", s).strip().lower() in line for s in doc.get("with") or []):
+        elif any(s in line for s in with_):
             out.append(0)
         else:
             out.append(None)
@@ -121,7 +121,7 @@ def collect(root: Path, names=CORPORA) -> list[Page]:
             lines = paragraphs(sanitize(extracted.text or ""))
             if not lines:
                 continue
-            found = extract.markup_pass(tree, lines)
+            found = extract.markup_pass(tree, lines, every_line=True)
             entry = FeedEntry(id=article_id(url), url=url, feed_url=url,
                               fetched_at=FETCHED_AT, title=corpus_page.title)
             title, authors = extract.headline_and_authors(
@@ -147,15 +147,6 @@ def fit(pages: list[Page]):
                      scales=tuple(float(s) for s in scales), threshold=0.5)
 
 
-def _bow(pred: str, true: str) -> tuple[float, float, float]:
-    p, t = Counter(WORD.findall(pred.lower())), Counter(WORD.findall(true.lower()))
-    tp = sum((p & t).values())
-    if not tp:
-        return 0.0, 0.0, 0.0
-    precision, recall = tp / sum(p.values()), tp / sum(t.values())
-    return precision, recall, 2 * precision * recall / (precision + recall)
-
-
 def page_scores(page: Page, model: LineModel | None) -> tuple[float, float] | None:
     """(F1, recall) of the page's text after the model, for pages with a body."""
     if not page.doc.get("body"):
@@ -163,7 +154,7 @@ def page_scores(page: Page, model: LineModel | None) -> tuple[float, float] | No
     removed = set(model.off_body(page.lines, page.title, page.authors, page.markup)) \
         if model else set()
     text = "\n".join(line for i, line in enumerate(page.lines) if i not in removed)
-    _, recall, f1 = _bow(text, page.doc["body"])
+    _, recall, f1 = bow(text, page.doc["body"])
     return f1, recall
 
 

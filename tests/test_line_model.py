@@ -139,3 +139,29 @@ def test_the_extract_stage_counts_what_the_model_removes(tmp_path):
         MetricsFilter().with_name("extract.line_model_removed"))["counters"]
     audited = json.loads(out.read_text())
     assert audited > 0 and sum(c.committed for c in counters) == audited
+
+
+def test_the_stage_sees_the_features_the_model_was_trained_on():
+    # Training computes markup features for every line, the stage only for
+    # the lines the model judges: on those they must be the same.
+    from bench.quality import fetched_pages
+    from devsite.corpus_site import load_corpus
+    from transforms import extract
+    from transforms.lib.text import paragraphs, sanitize
+
+    judged_lines = 0
+    for page in fetched_pages("fundus-dev", load_corpus("fundus-dev"))[0]:
+        doc, tree = extract.run_trafilatura(page.html, page.final_url)
+        if doc is None:
+            continue
+        lines = paragraphs(sanitize(doc.text or ""))
+        stage, training = extract.markup_pass(tree, lines), extract.markup_pass(
+            tree, lines, every_line=True)
+        assert stage.lines == training.lines
+        for line, seen, trained in zip(stage.lines, stage.markup, training.markup, strict=True):
+            if word_count(line) < MAX_JUDGED_WORDS:
+                judged_lines += 1
+                assert seen == trained
+            else:
+                assert seen == [0.0] * len(MARKUP_FEATURES)
+    assert judged_lines > 100

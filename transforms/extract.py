@@ -153,26 +153,29 @@ class MarkupPass:
     removed: tuple[RemovedLine, ...]
 
 
-def drop_marked_chrome(tree: Any, lines: list[str]) -> MarkupPass:
-    """Remove lines whose markup labels them as chrome (bylines, breadcrumbs ...)."""
+def drop_marked_chrome(tree: Any, lines: list[str], every_line: bool = False) -> MarkupPass:
+    """Remove lines whose markup labels them as chrome (bylines, breadcrumbs ...).
+
+    The stage needs markup features only for the lines the line model judges;
+    ``every_line`` computes them for all, as the model's training does
+    (bench/train_line_model.py)."""
     homes = locate(tree, lines)
     marked = chrome_by_markup(tree, lines, homes)
     if len(marked) == len(lines):
         marked = {}
-    # Only the lines the line model judges need their markup features.
     rows = markup_features(homes, len(lines),
-                           lambda i: word_count(lines[i]) < MAX_JUDGED_WORDS)
+                           lambda i: every_line or word_count(lines[i]) < MAX_JUDGED_WORDS)
     kept = [i for i in range(len(lines)) if i not in marked]
     return MarkupPass([lines[i] for i in kept], [rows[i] for i in kept],
                       tuple(RemovedLine(line=lines[i], reason=marked[i]) for i in sorted(marked)))
 
 
-def markup_pass(tree: Any, lines: list[str]) -> MarkupPass:
+def markup_pass(tree: Any, lines: list[str], every_line: bool = False) -> MarkupPass:
     """trafilatura's lines, a split body rejoined and the marked chrome removed."""
     lines, rejoined = rejoin(tree, lines)
     if rejoined:
         outcomes.count(STAGE, "split_body_rejoined")
-    return drop_marked_chrome(tree, lines)
+    return drop_marked_chrome(tree, lines, every_line)
 
 
 def drop_by_model(model: LineModel, found: MarkupPass, title: str | None,

@@ -595,15 +595,16 @@ class StateDir:
 
     def ticking(self, start: float) -> bool:
         """Whether the tick source of the stream started at ``start`` has ticked."""
-        try:
-            answer = self.read_json(self.ticking_marker)
-        except (OSError, ValueError):
-            return False
-        return isinstance(answer, dict) and answer.get("start") == start
+        answer = self._marker(self.ticking_marker)
+        return answer is not None and answer.get("start") == start
 
     def _stop_answer(self) -> dict | None:
+        return self._marker(self.stopped_marker)
+
+    def _marker(self, path: str) -> dict | None:
+        """A JSON marker's content; None when it is absent or unreadable."""
         try:
-            answer = self.read_json(self.stopped_marker)
+            answer = self.read_json(path)
         except (OSError, ValueError):
             return None
         return answer if isinstance(answer, dict) else None
