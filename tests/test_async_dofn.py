@@ -25,18 +25,26 @@ class Echo(AsyncIODoFn):
     """Emits each item back; optionally sleeps on the loop or in the DoFn thread."""
 
     def __init__(self, max_in_flight: int, loop_jitter: float = 0.0,
-                 thread_jitter: float = 0.0, fail_every: int = 0):
+                 thread_jitter: float = 0.0, fail_every: int = 0, take_early: bool = False):
         super().__init__(max_in_flight)
+        self.take_early = take_early
+        self.loaded = 0  # items past slot.take() and not yet emitted
+        self.peak_loaded = 0
         self.loop_jitter = loop_jitter
         self.thread_jitter = thread_jitter
         self.fail_every = fail_every
         self.observed: list[int] = []
         self.peak_slots_taken = 0
 
-    async def handle(self, item: int, timestamp) -> list[int]:
+    async def handle(self, item: int, timestamp, slot) -> list[int]:
+        if self.take_early:
+            await slot.take()
+            self.loaded += 1
+            self.peak_loaded = max(self.peak_loaded, self.loaded)
         if self.loop_jitter:
             await asyncio.sleep(random.random() * self.loop_jitter)
         if self.fail_every and item % self.fail_every == 0:
+            self.loaded -= self.take_early  # its slot goes back with the raise
             raise ValueError(f"item {item} fails")
         return [item]
 
@@ -50,6 +58,16 @@ class Echo(AsyncIODoFn):
         self.observed.append(item)
         if self.thread_jitter:
             time.sleep(random.random() * self.thread_jitter)
+
+
+    def _release_slot(self) -> None:
+        # Runs before the release itself (the loop runs callbacks in order).
+        self._loop.call_soon(self._unload)
+        super()._release_slot()
+
+    def _unload(self) -> None:
+        if self.take_early:
+            self.loaded -= 1
 
 
 def free_slots(fn: AsyncIODoFn) -> int:
@@ -87,6 +105,21 @@ def test_thousands_of_fast_items_are_all_emitted_and_every_slot_returns(
     assert sorted(fn.observed) == items
     assert free == 8
     assert fn.peak_slots_taken <= 8
+
+
+@pytest.mark.parametrize("fail_every", [0, 5])
+def test_slots_taken_early_bound_loaded_results_however_big_the_bundle(fail_every):
+    """Items that take their slot before loading (as the fetch stage does once
+    the host gate lets them go) never have more than max_in_flight loaded
+    results at once, even when the DoFn thread is slower than the loop; a
+    crash after the take gives its slot back."""
+    items = list(range(1500))
+    fn = Echo(max_in_flight=6, thread_jitter=0.0002, fail_every=fail_every, take_early=True)
+    outputs, free = run(fn, items)
+    expected = sorted(-i - 1 if fail_every and i % fail_every == 0 else i for i in items)
+    assert sorted(outputs) == expected
+    assert free == 6
+    assert 1 <= fn.peak_loaded <= 6
 
 
 def test_crashing_items_become_crash_outputs_and_hold_no_slot():

@@ -1,6 +1,7 @@
 """Fetching pages: politeness, retries, failures; the DoFn directly and the composite."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import defaultdict
@@ -9,7 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import IntervalWindow
+from apache_beam.transforms.window import GlobalWindow, IntervalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -87,6 +88,35 @@ def test_fetch_fn_overlaps_requests(site):
     assert tagged == {}
     # 40 requests of 200 ms with 8 per host in flight: about 1 s, not 8 s.
     assert elapsed < 4
+
+
+def test_a_big_host_group_loads_no_more_pages_than_there_are_slots():
+    """Memory does not grow with the batch: while the stages after the fetch
+    are slow, at most ``max_in_flight`` pages beyond those already emitted
+    are requested (a page is only loaded once it holds a slot), however
+    many entries one host's group has."""
+    routes = {f"/p{i}": static(f"<html><body><p>Page {i}</p></body></html>")
+              for i in range(120)}
+    with Site(routes=routes) as local:
+        entries = [entry(local.url(f"/p{i}")) for i in range(120)]
+        ((key, group),) = grouped(entries, shards=1)
+        fn = FetchPageFn(dataclasses.replace(SETTINGS, host_shards=1), max_in_flight=5)
+        fn.setup()
+        try:
+            fn.start_bundle()
+            emitted, ahead = 0, []
+            outputs = iter(list(fn.process((key, group), GlobalWindow(), Timestamp(0))))
+            for _ in outputs:
+                emitted += 1
+            for _ in fn.finish_bundle():
+                emitted += 1
+                time.sleep(0.01)  # a slow extraction downstream
+                page_requests = sum(r.path.startswith("/p") for r in local.requests)
+                ahead.append(page_requests - emitted)
+        finally:
+            fn.teardown()
+    assert emitted == 120
+    assert max(ahead) <= 5, max(ahead)
 
 
 def test_outputs_carry_the_input_window(site):

@@ -41,7 +41,7 @@ from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
 from transforms.http.settings import FetchSettings
 from transforms.lib import outcomes
-from transforms.lib.async_dofn import AsyncIODoFn
+from transforms.lib.async_dofn import AsyncIODoFn, Slot
 from transforms.lib.state_dir import StateDir
 
 __all__ = ["FEED_STATES", "FeedPoller", "FeedProblem", "ParsedFeed", "ReadFeedFn", "ReadFeeds",
@@ -195,7 +195,8 @@ class ReadFeedFn(AsyncIODoFn):
         if self._poller is not None:
             await self._poller.close()
 
-    async def handle(self, location: str, timestamp: Any) -> list[Any]:
+    async def handle(self, location: str, timestamp: Any, slot: Slot) -> list[Any]:
+        # Feeds take their slot when parsed (the default): one per feed.
         assert self._poller is not None
         return await self._poller.poll(location, self._states.get(location),
                                        run_time(self._fetched_at, timestamp))

@@ -21,7 +21,7 @@ from transforms.http.fetcher import Fetcher
 from transforms.http.politeness import origin_of
 from transforms.http.settings import FetchSettings
 from transforms.lib import outcomes
-from transforms.lib.async_dofn import AsyncIODoFn
+from transforms.lib.async_dofn import AsyncIODoFn, Slot
 from transforms.lib.stage import ApplyStage, Stage
 
 STAGE = "fetch"
@@ -66,11 +66,14 @@ class FetchPageFn(AsyncIODoFn):
         (_, shard), entries = element
         return [(shard, entry) for entry in entries]
 
-    async def handle(self, item: tuple[int, FeedEntry], timestamp: Any) -> list[Any]:
+    async def handle(self, item: tuple[int, FeedEntry], timestamp: Any,
+                     slot: Slot) -> list[Any]:
         shard, entry = item
         assert self._fetcher is not None
         try:
-            response = await self._fetcher.page(entry.url, shard)
+            # The slot is taken once the host's gate lets the request go:
+            # a whole host shard queued here holds no memory.
+            response = await self._fetcher.page(entry.url, shard, admit=slot.take)
             if looks_binary(response.body):
                 raise FetchError("binary_content",
                                  f"{response.media_type or 'untyped'} body is binary, not HTML",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 from transforms.http import guard
 from transforms.http.client import FEED, PAGE, ContentPolicy, HttpClient, Response
@@ -43,7 +43,11 @@ class Fetcher:
     async def close(self) -> None:
         await self._client.close()
 
-    async def page(self, url: str, shard: int = 0) -> Response:
+    async def page(self, url: str, shard: int = 0,
+                   admit: Callable[[], Awaitable[None]] | None = None) -> Response:
+        """The page at ``url``.  ``admit``, if given, is awaited once the
+        request has passed its host's gate and before its body is loaded:
+        the caller's memory bound (``AsyncIODoFn``'s result slots)."""
         # The guard first: a refused URL is reported as refused, and its
         # host's robots.txt is never requested.
         try:
@@ -60,14 +64,15 @@ class Fetcher:
                 raise FetchError("robots_disallowed",
                                  f"robots.txt of {origin} disallows {url}")
             self._politeness.apply_crawl_delay(gate, robots.delay(self.settings.robots_token))
-        return await self._polite_get(url, PAGE, gate, {})
+        return await self._polite_get(url, PAGE, gate, {}, admit)
 
     async def feed(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
         gate = self._politeness.gate(origin_of(url), 0)
         return await self._polite_get(url, FEED, gate, headers or {})
 
     async def _polite_get(self, url: str, policy: ContentPolicy, gate,
-                          headers: Mapping[str, str]) -> Response:
+                          headers: Mapping[str, str],
+                          admit: Callable[[], Awaitable[None]] | None = None) -> Response:
         assert self._requests is not None, "Fetcher used before open()"
 
         # The retry budget is this URL's own cost: its attempts and backoff.
@@ -82,13 +87,16 @@ class Fetcher:
         async def attempt() -> Response:
             nonlocal queued
             entered = time.monotonic()
-            async with gate.slot(), self._requests:
-                queued += time.monotonic() - entered
-                try:
-                    return await self._client.get(url, policy, headers)
-                except FetchError as exc:
-                    self._politeness.pause(gate, exc.retry_after)
-                    raise
+            async with gate.slot():
+                if admit is not None:
+                    await admit()
+                async with self._requests:
+                    queued += time.monotonic() - entered
+                    try:
+                        return await self._client.get(url, policy, headers)
+                    except FetchError as exc:
+                        self._politeness.pause(gate, exc.retry_after)
+                        raise
 
         return await with_retries(attempt, self._retry, self._rng, clock=budget_clock)
 

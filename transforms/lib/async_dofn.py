@@ -10,11 +10,16 @@ it throttles and retries but never overlaps requests inside a worker.
 Here, ``process`` hands each work item to an event loop the DoFn owns and
 returns at once; results are emitted as they finish, each in the window
 and with the timestamp of the element it came from.  Requests in flight
-are bounded by the politeness gates and the connection pool; finished
-results wait for one of ``max_in_flight`` slots, freed when the result has
-been emitted downstream, so memory stays bounded however much faster the
-network is than extraction.  A slow host never holds a slot while it
-waits, so it cannot starve the others.
+are bounded by the politeness gates and the connection pool.  Each item
+takes one of ``max_in_flight`` slots before its payload is loaded (a
+subclass says when: ``handle`` gets the item's :class:`Slot` and awaits
+``slot.take()`` once the item has passed its host's gate; otherwise the
+slot is taken when ``handle`` returns), and the slot is freed when the
+result has been emitted downstream.  So at most ``max_in_flight`` loaded
+results exist per DoFn instance, however many items a bundle holds and
+however much faster the network is than the stages after it: memory does
+not grow with the batch.  An item waiting on a slow host holds no slot, so
+it cannot starve the other hosts.
 That works the same in batch and streaming, on every runner.
 """
 from __future__ import annotations
@@ -31,6 +36,25 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.lib import outcomes
 from transforms.lib.loop import LoopThread
+
+
+class Slot:
+    """One work item's claim on a result slot: taken at most once, freed by
+    the DoFn once the item's outputs are emitted (or it failed)."""
+
+    def __init__(self, slots: asyncio.Semaphore):
+        self._slots = slots
+        self.held = False
+
+    async def take(self) -> None:
+        if not self.held:
+            await self._slots.acquire()
+            self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self._slots.release()
 
 
 @dataclasses.dataclass(eq=False)  # identity: one entry per submitted item
@@ -121,8 +145,10 @@ class AsyncIODoFn(beam.DoFn):
         """The work items of one element (by default, the element itself)."""
         return (element,)
 
-    async def handle(self, item: Any, timestamp: Any) -> Iterable[Any]:
-        """The outputs (values or TaggedOutputs) for one work item."""
+    async def handle(self, item: Any, timestamp: Any, slot: Slot) -> Iterable[Any]:
+        """The outputs (values or TaggedOutputs) for one work item.  Await
+        ``slot.take()`` right before loading anything large (a response
+        body), after waiting on anything slow that needs no memory."""
         raise NotImplementedError
 
     def on_crash(self, item: Any, timestamp: Any, exc: BaseException) -> Iterable[Any]:
@@ -160,8 +186,15 @@ class AsyncIODoFn(beam.DoFn):
 
     async def _slotted(self, item: Any, timestamp: Any) -> list[Any]:
         assert self._slots is not None
-        outputs = list(await self.handle(item, timestamp))
-        await self._slots.acquire()  # freed once the outputs are emitted
+        slot = Slot(self._slots)
+        try:
+            outputs = list(await self.handle(item, timestamp, slot))
+            await slot.take()  # freed once the outputs are emitted
+        except BaseException:
+            # A crashed or cancelled item emits no loaded result: its slot
+            # goes back now (its dead letter is small).
+            slot.give_back()
+            raise
         return outputs
 
     def _release_slot(self) -> None:
