@@ -18,7 +18,16 @@ from apache_beam.transforms.window import FixedWindows, TimestampedValue
 from schemas import ARTICLE_SCHEMA, Article, DeadLetter, RemovedLine
 from tests.conftest import FETCHED_AT
 from transforms.lib.datasets import ARTICLES, ERRORS
-from transforms.sinks.parquet import WriteParquet, to_table, write_atomically
+from transforms.sinks.parquet import (
+    RunRef,
+    WriteParquet,
+    _WriteFileFn,
+    runs_root_of,
+    sweep_stale_runs,
+    to_table,
+    write_atomically,
+    write_run,
+)
 
 
 def article(i: int, language: str = "en", day: int = 25) -> Article:
@@ -46,10 +55,11 @@ def files(root) -> list[str]:
     return [re.sub(r"-[0-9a-f]{12}\.parquet$", ".parquet", f) for f in raw_files(root)]
 
 
-def write(records, root, dataset=ARTICLES, shards=1):
+def write(records, root, dataset=ARTICLES, shards=1, rows_in_memory=5000):
     with TestPipeline() as p:
         written = (p | beam.Create(records)
-                   | WriteParquet(dataset, str(root), "20261125T120000Z", shards))
+                   | WriteParquet(dataset, str(root), "20261125T120000Z", shards,
+                                  rows_in_memory))
         assert_that(written | beam.Map(lambda w: w.rows) | beam.CombineGlobally(sum),
                     equal_to([len(records)]))
 
@@ -148,3 +158,47 @@ def test_atomic_write_replaces_in_one_step(tmp_path):
     write_atomically(to_table(ARTICLES, [article(1), article(2)]), target)
     assert pq.read_table(target).num_rows == 2
     assert files(tmp_path) == ["part.parquet"]
+
+
+def test_spilled_runs_give_the_same_files_and_are_removed(tmp_path):
+    """A partition far bigger than the rows a worker holds: written through
+    sorted runs of 3 rows, byte for byte the files of one in-memory sort,
+    and no run is left behind (nor was any under the dataset, where a
+    reader's glob would find it)."""
+    records = [article(i, "en" if i % 3 else "de") for i in range(40)]
+    write(records, tmp_path / "small" / "articles", rows_in_memory=3)
+    write(records, tmp_path / "big" / "articles", rows_in_memory=10_000)
+    assert raw_files(tmp_path / "small" / "articles") == raw_files(tmp_path / "big" / "articles")
+    for name in raw_files(tmp_path / "small" / "articles"):
+        assert ((tmp_path / "small" / "articles" / name).read_bytes()
+                == (tmp_path / "big" / "articles" / name).read_bytes())
+    assert raw_files(tmp_path / "small" / ".runs") == []
+
+
+def test_a_retried_merge_finds_the_file_its_first_attempt_committed(tmp_path):
+    from apache_beam.transforms.window import GlobalWindow
+    root = str(tmp_path / "articles")
+    runs = []
+    for part, ids in enumerate([range(0, 5), range(5, 9)]):
+        path = f"{runs_root_of(root)}/run/{part}.parquet"
+        write_run(ARTICLES, [ARTICLES.row(article(i)) for i in ids], path)
+        runs.append(RunRef(path, len(ids)))
+    fn = _WriteFileFn(ARTICLES, root, "20261125T120000Z", 5000)
+    key = ("2026-11-25", "en", "00000")
+    (first,) = fn.process((key, runs), GlobalWindow(), None)
+    assert not any(os.path.exists(ref.path) for ref in runs)
+    (again,) = fn.process((key, list(reversed(runs))), GlobalWindow(), None)
+    assert again == first and first.rows == 9
+    assert pq.read_table(first.location).num_rows == 9
+    with pytest.raises(FileNotFoundError):  # rows that are nowhere: fail, never lose them
+        list(fn.process((key, [RunRef(runs[0].path, 4)]), GlobalWindow(), None))
+
+
+def test_stale_runs_are_swept_and_live_ones_kept(tmp_path):
+    runs = runs_root_of(str(tmp_path / "articles"))
+    for name in ("old", "new"):
+        write_run(ARTICLES, [ARTICLES.row(article(1))], f"{runs}/tag/{name}.parquet")
+    old = tmp_path / ".runs" / "articles" / "tag" / "old.parquet"
+    os.utime(old, (1, 1))
+    assert sweep_stale_runs(runs) == 1
+    assert sorted(os.listdir(tmp_path / ".runs" / "articles" / "tag")) == ["new.parquet"]

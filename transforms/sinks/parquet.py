@@ -10,25 +10,41 @@ its own instead of replacing one another attempt committed.  A file is
 written under a dot-prefixed temporary name that no reader lists, then
 renamed into place.
 
-**Bounded memory.**  A group can be larger than a worker's memory (a whole
-day of one language with ``--num-shards 1``).  Rows are written in row
-groups of ``ROW_GROUP_ROWS`` as they come out of a sort, as Beam's own
-``parquetio`` writes row groups as records arrive.  Up to
-``rows_in_memory`` rows are sorted in memory; past that, sorted runs are
-spilled to local temporary files and merged, so memory stays at about one
-buffer of rows plus one row group.  Row-group boundaries depend only
-on the sorted rows, never on arrival, so files stay byte-identical; a file
-of one row group is byte for byte what ``pyarrow.parquet.write_table``
-writes.
+**Bounded memory.**  A file's rows can be far more than a worker's memory
+(a whole day of one language with ``--num-shards 1``), and a runner may
+hand a grouped value to the DoFn as one list (the DirectRunner does).  So
+the rows never meet under one key: an external sort does.
+
+1. ``SpillRuns``, where the rows are (fused with the stage before): each
+   DoFn instance buffers up to ``rows_in_memory`` rows, sorts them per file
+   and writes each file's share as a sorted *run* under
+   ``OUTPUT/.runs/<dataset>/``, outside the dataset's directory (a reader's
+   ``DATASET/**/*.parquet`` glob never sees one), then emits only a
+   reference to it.
+2. ``GroupByFile`` groups the references: a few hundred bytes per run.
+3. ``WriteFile`` merges a file's runs (a heap merge, reading each a few
+   rows at a time), writes the file in row groups of ``ROW_GROUP_ROWS`` as
+   rows come out of the merge, as Beam's own ``parquetio`` writes row
+   groups as records arrive, and deletes the runs.
+
+Memory stays at about one buffer of rows plus one row group, whatever the
+size of a file.  Row-group boundaries depend only on the sorted rows, never
+on how they were split into runs, so files stay byte-identical; a file of
+one row group is byte for byte what ``pyarrow.parquet.write_table`` writes.
+Runs a failed bundle left behind are swept by the next start (``prepare``)
+once they are a day old.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import logging
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Container, Iterable, Iterator, Sequence
 from urllib.parse import quote
@@ -36,18 +52,26 @@ from urllib.parse import quote
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.lib import outcomes
 from transforms.lib.datasets import Dataset
-from transforms.lib.state_dir import atomic_write, atomic_write_named
+from transforms.lib.state_dir import atomic_write, atomic_write_named, is_local
 from transforms.sinks import Commit, CommittedRows, Sink, window_tag
 
 _LOG = logging.getLogger(__name__)
 ROW_GROUP_ROWS = 5000
-ROWS_IN_MEMORY = 5000
+# Rows a worker sorts in memory before it spills them as a run: about 20 MB
+# of article rows (row dicts take about 19 KB per article).
+ROWS_IN_MEMORY = 1000
+BATCH_ROWS = 500  # rows converted to one Arrow batch at a time
 COMPRESSION = "zstd"
 DIGEST_CHARS = 12
+RUNS_DIR = ".runs"
+STALE_RUN_SECONDS = 24 * 3600.0
+RUN_READ_BUFFER = 64 * 1024
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -84,8 +108,14 @@ class SortedFileWriter:
         self._buffer: list[dict[str, Any]] = []
         self._spills: list[str] = []
         self._spill_dir: str | None = None
+        self._runs: list[str] = []  # sorted runs written elsewhere (SpillRuns)
         self.rows = 0
         self.digest = ""
+
+    def add_run(self, path: str, rows: int) -> None:
+        """Merge a sorted run another worker wrote (``write_run``)."""
+        self._runs.append(path)
+        self.rows += rows
 
     def add(self, record: Any) -> None:
         self._buffer.append(self._dataset.row(record))
@@ -105,13 +135,14 @@ class SortedFileWriter:
 
     def _sorted_rows(self) -> Iterator[dict[str, Any]]:
         self._buffer.sort(key=self._dataset.sort_key)
-        if not self._spills:
+        paths = self._spills + self._runs
+        if not paths:
             yield from self._buffer
             return
         # Each run is read a few rows at a time, so all runs together hold
         # about as many rows as the in-memory buffer did.
-        batch = max(8, self._limit // len(self._spills))
-        runs = [_read_run(path, batch) for path in self._spills]
+        batch = max(8, self._limit // len(paths))
+        runs = [_read_run(path, batch) for path in paths]
         yield from heapq.merge(*runs, iter(self._buffer), key=self._dataset.sort_key)
 
     def write_to(self, handle: BinaryIO) -> None:
@@ -119,16 +150,28 @@ class SortedFileWriter:
         ``digest`` names the rows written, once this returns."""
         digest = hashlib.sha256()
         with pq.ParquetWriter(handle, self._schema, compression=COMPRESSION) as writer:
-            group: list[dict[str, Any]] = []
+            # A row group is gathered as Arrow batches (columnar, a third
+            # of the size of row dicts), never as one list of rows.
+            batches: list[pa.RecordBatch] = []
+            rows: list[dict[str, Any]] = []
+            gathered = 0
             for row in self._sorted_rows():
                 digest.update(repr(self._dataset.sort_key(row)).encode("utf-8"))
                 digest.update(repr(self._dataset.digest_key(row)).encode("utf-8"))
-                group.append(row)
-                if len(group) >= self._group:
-                    writer.write_table(pa.Table.from_pylist(group, schema=self._schema))
-                    group = []
-            if group or self.rows == 0:
-                writer.write_table(pa.Table.from_pylist(group, schema=self._schema))
+                rows.append(row)
+                gathered += 1
+                if len(rows) >= BATCH_ROWS or gathered >= self._group:
+                    batches.append(pa.RecordBatch.from_pylist(rows, schema=self._schema))
+                    rows = []
+                if gathered >= self._group:
+                    writer.write_table(pa.Table.from_batches(batches, schema=self._schema),
+                                       row_group_size=self._group)
+                    batches, gathered = [], 0
+            if rows:
+                batches.append(pa.RecordBatch.from_pylist(rows, schema=self._schema))
+            if batches or self.rows == 0:
+                writer.write_table(pa.Table.from_batches(batches, schema=self._schema),
+                                   row_group_size=self._group)
         self.digest = digest.hexdigest()[:DIGEST_CHARS]
 
     def close(self) -> None:
@@ -144,48 +187,149 @@ def _partition(path: str, root: str) -> str:
 
 
 def _read_run(path: str, batch_rows: int) -> Iterator[dict[str, Any]]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+    # Buffered reads: a run's column chunks are decoded page by page, never
+    # loaded whole; local runs are read natively, others through Beam.
+    if is_local(path):
+        yield from _rows(pq.ParquetFile(path, buffer_size=RUN_READ_BUFFER), batch_rows)
+        return
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        yield from _rows(pq.ParquetFile(handle, buffer_size=RUN_READ_BUFFER), batch_rows)
+
+
+def _rows(run: pq.ParquetFile, batch_rows: int) -> Iterator[dict[str, Any]]:
+    for batch in run.iter_batches(batch_size=batch_rows):
         yield from batch.to_pylist()
 
 
-class _KeyByFile(beam.DoFn):
-    def __init__(self, dataset: Dataset, num_shards: int):
-        self._dataset = dataset
-        self._num_shards = num_shards
+@dataclasses.dataclass(frozen=True)
+class RunRef:
+    """A sorted run of one file's rows, written by ``SpillRuns``."""
 
-    def process(self, record: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
+    path: str
+    rows: int
+
+
+def write_run(dataset: Dataset, rows: list[dict[str, Any]], path: str) -> None:
+    """``rows`` sorted in the dataset's order, as an uncompressed run file."""
+    rows.sort(key=dataset.sort_key)
+    table = pa.Table.from_pylist(rows, schema=dataset.file_schema)
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        pq.write_table(table, handle, compression="none")
+
+
+class _SpillRunsFn(beam.DoFn):
+    """Rows in; references to sorted runs, one per (window, file) and spill, out.
+
+    At most ``rows_in_memory`` rows are held, across all the files and
+    windows of a bundle; a spill writes them all and the buffer starts over.
+    """
+
+    def __init__(self, dataset: Dataset, runs_root: str, run_tag: str, num_shards: int,
+                 rows_in_memory: int):
+        self._dataset = dataset
+        self._runs_root = runs_root
+        self._run_tag = run_tag
+        self._num_shards = num_shards
+        self._limit = max(1, rows_in_memory)
+        self._buffers: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._held = 0
+
+    def start_bundle(self) -> None:
+        self._buffers, self._held = {}, 0
+
+    def process(self, record: Any, window=beam.DoFn.WindowParam) -> Iterator[WindowedValue]:
         shard = shard_of(self._dataset.shard_key(record), self._num_shards)
-        yield (self._dataset.partition_values(record) + (f"{shard:05d}",), record)
+        key = self._dataset.partition_values(record) + (f"{shard:05d}",)
+        self._buffers.setdefault((window, key), []).append(self._dataset.row(record))
+        self._held += 1
+        if self._held >= self._limit:
+            yield from self._spill()
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        yield from self._spill()
+
+    def _spill(self) -> Iterator[WindowedValue]:
+        buffers, self._buffers, self._held = self._buffers, {}, 0
+        for (window, key), rows in buffers.items():
+            directory = FileSystems.join(self._runs_root, window_tag(window, self._run_tag))
+            path = FileSystems.join(directory, f"{uuid.uuid4().hex}.parquet")
+            write_run(self._dataset, rows, path)
+            outcomes.count("parquet", f"{self._dataset.name}.runs")
+            yield WindowedValue((key, RunRef(path, len(rows))), window.max_timestamp(),
+                                (window,))
 
 
 class _WriteFileFn(beam.DoFn):
+    """One file's runs in; the file, merged from them, committed."""
+
     def __init__(self, dataset: Dataset, root: str, run_tag: str, rows_in_memory: int):
         self._dataset = dataset
         self._root = root
         self._run_tag = run_tag
         self._rows_in_memory = rows_in_memory
 
-    def process(self, element: tuple[tuple[str, ...], Iterable[Any]],
+    def process(self, element: tuple[tuple[str, ...], Iterable[RunRef]],
                 window=beam.DoFn.WindowParam,
                 pane=beam.DoFn.PaneInfoParam) -> Iterator[Commit]:
-        key, records = element
+        key, refs = element
         *values, shard = key
+        # Sorted: the merge's ties (rows equal in sort and digest key) must
+        # not depend on the order the runner delivered the runs in.
+        runs = sorted(refs, key=lambda ref: ref.path)
         directory = partition_dir(self._root, self._dataset, tuple(values))
         tag = window_tag(window, self._run_tag)
         # A window fires once on time; any later pane gets a name of its own.
         suffix = f"-p{pane.index}" if pane is not None and pane.index else ""
-        writer = SortedFileWriter(self._dataset, self._rows_in_memory)
-        try:
-            for record in records:
-                writer.add(record)
-            path = atomic_write_named(
-                directory, writer.write_to,
-                lambda: f"part-{tag}-{shard}{suffix}-{writer.digest}.parquet")
-        finally:
-            writer.close()
+        prefix = f"part-{tag}-{shard}{suffix}-"
+        rows = sum(ref.rows for ref in runs)
+        if not any(FileSystems.exists(ref.path) for ref in runs):
+            # A retry of a merge that committed and removed its runs.
+            path = _committed_file(directory, prefix, rows)
+        else:
+            writer = SortedFileWriter(self._dataset, self._rows_in_memory)
+            try:
+                for ref in runs:
+                    writer.add_run(ref.path, ref.rows)
+                path = atomic_write_named(directory, writer.write_to,
+                                          lambda: f"{prefix}{writer.digest}.parquet")
+            finally:
+                writer.close()
+            FileSystems.delete([ref.path for ref in runs])
         outcomes.count("parquet", f"{self._dataset.name}.files")
-        _LOG.info("committed %d %s rows to %s", writer.rows, self._dataset.name, path)
-        yield Commit(self._dataset.name, path, writer.rows, tag)
+        _LOG.info("committed %d %s rows to %s", rows, self._dataset.name, path)
+        yield Commit(self._dataset.name, path, rows, tag)
+
+
+def _committed_file(directory: str, prefix: str, rows: int) -> str:
+    """The file an earlier attempt of this merge committed (its runs are
+    gone); an error if there is none, since then rows would be lost."""
+    matched = FileSystems.match([FileSystems.join(directory, f"{prefix}*.parquet")])[0]
+    for meta in sorted(matched.metadata_list, key=lambda m: m.path):
+        with FileSystems.open(meta.path) as handle:
+            if pq.ParquetFile(handle).metadata.num_rows == rows:
+                return meta.path
+    raise FileNotFoundError(f"the runs of {directory}/{prefix}* are gone and no "
+                            f"committed file holds their {rows} rows")
+
+
+def runs_root_of(root: str) -> str:
+    """Where the sort runs of the dataset at ``root`` go: ``.runs/<dataset>``
+    beside it."""
+    parent, _, name = root.rstrip("/").rpartition("/")
+    return FileSystems.join(parent or ".", RUNS_DIR, name)
+
+
+def sweep_stale_runs(runs_root: str, max_age: float = STALE_RUN_SECONDS,
+                     now: float | None = None) -> int:
+    """Remove runs older than ``max_age`` (left by failed bundles or killed
+    runs; a live run's runs are younger).  Returns how many went."""
+    now = time.time() if now is None else now
+    pattern = FileSystems.join(runs_root, "*", "*.parquet")
+    stale = [meta.path for meta in FileSystems.match([pattern])[0].metadata_list
+             if now - (meta.last_updated_in_seconds or now) > max_age]
+    if stale:
+        FileSystems.delete(stale)
+    return len(stale)
 
 
 class WriteParquet(beam.PTransform):
@@ -202,7 +346,9 @@ class WriteParquet(beam.PTransform):
 
     def expand(self, records: beam.PCollection[Any]) -> beam.PCollection[Commit]:
         return (records
-                | "KeyByFile" >> beam.ParDo(_KeyByFile(self._dataset, self._num_shards))
+                | "SpillRuns" >> beam.ParDo(_SpillRunsFn(
+                    self._dataset, runs_root_of(self._root), self._run_tag, self._num_shards,
+                    self._rows_in_memory))
                 | "GroupByFile" >> beam.GroupByKey()
                 | "WriteFile" >> beam.ParDo(_WriteFileFn(self._dataset, self._root,
                                                          self._run_tag, self._rows_in_memory)))
@@ -242,6 +388,9 @@ class ParquetSink(Sink):
         for dataset in datasets:
             if not FileSystems.exists(self.location(dataset)):
                 FileSystems.mkdirs(self.location(dataset))
+            swept = sweep_stale_runs(runs_root_of(self.location(dataset)))
+            if swept:
+                _LOG.info("removed %d stale sort runs of %s", swept, dataset.name)
 
     def write(self, dataset: Dataset, run_tag: str) -> beam.PTransform:
         return WriteParquet(dataset, self.location(dataset), run_tag, self.num_shards,
