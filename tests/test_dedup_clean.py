@@ -10,12 +10,10 @@ from apache_beam.testing.util import assert_that, equal_to
 from devsite.seed_site import NEXT_TITLE, PREVIOUS_TITLE, seed_article
 from schemas import Article, FeedEntry, RemovedLine
 from tests.conftest import FETCHED_AT
-from tests.harness import drive
 from transforms.boilerplate.evidence import SiteStatsStore
 from transforms.boilerplate.rules import load_default_rules
-from transforms.clean import CleanBoilerplate, CleanSiteFn, clean_site
+from transforms.clean import BUCKETS, CleanBoilerplate, bucket_of, clean_in_process, clean_site
 from transforms.dedup import DedupEntries
-from transforms.lib.outcomes import DEAD_LETTERS
 from transforms.lib.state_dir import StateDir
 
 HEADLINE, BODY = seed_article()
@@ -42,11 +40,10 @@ def test_dedup_keeps_one_entry_per_id_deterministically():
 def test_a_site_group_with_one_poisoned_article_cleans_the_others():
     raw = "\n\n".join([*BODY, "Zdieľaj tento článok"])
     poisoned = article(None, id="p")  # text None: the engine raises on it
-    group = ("x.example", [article(raw, id="a"), poisoned, article(raw, id="c")])
-    main, tagged = drive(CleanSiteFn(None, None, None), [group], with_window=False)
+    main, dead_letters = clean_in_process([article(raw, id="a"), poisoned, article(raw, id="c")])
     assert sorted(a.id for a in main) == ["a", "c"]
     assert all(a.text == "\n\n".join(BODY) for a in main)
-    (dead,) = tagged[DEAD_LETTERS]
+    (dead,) = dead_letters
     assert (dead.stage, dead.error_type, dead.article_id) == ("clean", "internal_error", "p")
 
 
@@ -57,17 +54,15 @@ def article(text: str, title: str = HEADLINE, id: str = "a", source: str = "x.ex
                    title=title, **fields)
 
 
-def test_clean_site_fn_directly():
+def test_clean_stage_in_process():
     raw = "\n\n".join([HEADLINE, *BODY, "Zdieľaj tento článok", "Pridaj komentár"])
-    group = ("x.example", [article(raw), article("Share\n\nTweet", id="b")])
-    main, tagged = drive(CleanSiteFn(None, None, None), [group], with_window=False)
+    main, dead_letters = clean_in_process([article(raw), article("Share\n\nTweet", id="b")])
     (cleaned,) = main
     assert cleaned.text == "\n\n".join(BODY)
     assert 400 < cleaned.word_count < 450 and len(cleaned.content_hash) == 64
     assert [r.reason for r in cleaned.boilerplate_removed] == ["title", "share:sk",
                                                                "comments:sk"]
-    assert [(d.error_type, d.article_id) for d in tagged[DEAD_LETTERS]] == [
-        ("only_boilerplate", "b")]
+    assert [(d.error_type, d.article_id) for d in dead_letters] == [("only_boilerplate", "b")]
 
 
 def test_other_articles_headlines_are_navigation():
@@ -142,3 +137,28 @@ def test_markup_removals_from_extraction_are_kept_in_the_audit():
     (cleaned,), _ = clean_site([kept], RULES)
     assert cleaned.boilerplate_removed == (byline, RemovedLine("Read next", "related:en"))
 
+
+
+def test_a_big_site_is_cleaned_in_buckets_exactly_as_one_group_would_be(tmp_path):
+    """60 articles of one site, with a template line they all carry and links
+    to each other's headlines: the composite, which never holds the site's
+    articles together, gives what cleaning the site as one group gives, and
+    writes the same site stats."""
+    articles = []
+    for i in range(60):
+        lines = [f"Story {i} opens with its own first paragraph, which is long enough "
+                 f"to be prose and not a template line of the site at all, number {i}.",
+                 "Subscribe to the Morning Brief newsletter",
+                 f"Headline number {(i + 1) % 60} of the site"]
+        articles.append(article("\n\n".join(lines), title=f"Headline number {i} of the site",
+                                id=f"{i:04d}"))
+    expected, stats = clean_site(articles, RULES)
+    assert len({bucket_of(a.id) for a in articles}) == BUCKETS
+    assert all(len(a.boilerplate_removed) == 2 for a in expected)  # template and teaser
+    with TestPipeline() as p:
+        cleaned, dead = (p | beam.Create(articles)
+                         | CleanBoilerplate(state_dir=str(tmp_path), run_tag="t1"))
+        assert_that(cleaned, equal_to(expected), label="same articles")
+        assert_that(dead, equal_to([]), label="dead")
+    StateDir(str(tmp_path)).promote("t1")
+    assert SiteStatsStore(str(tmp_path)).load("x.example") == stats

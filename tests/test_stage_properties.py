@@ -17,7 +17,7 @@ from schemas import ARTICLE_PARTITIONS, ARTICLE_SCHEMA, Article, FeedEntry, Page
 from schemas.arrow import file_schema
 from tests.conftest import FETCHED_AT
 from tests.harness import drive
-from transforms.clean import CleanSiteFn
+from transforms.clean import clean_in_process
 from transforms.dedup import _PickOne
 from transforms.extract import ExtractArticleFn, ExtractLimits
 from transforms.language import DetectLanguageFn
@@ -89,15 +89,13 @@ def test_extract_never_raises_and_every_page_ends_somewhere(batch):
 @given(st.data())
 def test_clean_and_language_never_raise_and_every_article_ends_somewhere(data):
     batch = [data.draw(articles(i)) for i in range(data.draw(st.integers(1, 5)))]
-    cleaned, tagged = drive(CleanSiteFn(None, None, None), [("news.example", batch)],
-                            with_window=False)
-    ended = {a.id for a in cleaned} | {d.article_id for d in tagged.get(DEAD_LETTERS, [])}
+    cleaned, dead = clean_in_process(batch)
+    ended = {a.id for a in cleaned} | {d.article_id for d in dead}
     assert ended == {a.id for a in batch}
     detected, more = drive(DetectLanguageFn(), cleaned, with_window=False)
     assert {a.id for a in detected} | {d.article_id for d in more.get(DEAD_LETTERS, [])} == \
         {a.id for a in cleaned}
-    every_record_is_writable(detected, {DEAD_LETTERS: tagged.get(DEAD_LETTERS, [])
-                                        + more.get(DEAD_LETTERS, [])})
+    every_record_is_writable(detected, {DEAD_LETTERS: dead + more.get(DEAD_LETTERS, [])})
 
 
 @settings(max_examples=40)

@@ -73,8 +73,32 @@ def story_of(article: Article) -> str:
     return article.story_id or article.id
 
 
+@dataclasses.dataclass(frozen=True)
+class Contribution:
+    """What one article adds to its site's evidence: small (its short lines
+    and its headlines), so a site's contributions can meet under one key
+    where its articles could not."""
+
+    article_id: str
+    story: str
+    lines: frozenset[str]
+    headlines: tuple[str, ...]  # sorted
+
+
+def contribution(article: Article) -> Contribution:
+    return Contribution(article.id, story_of(article), frozenset(candidate_lines(article.text)),
+                        tuple(sorted(headline_keys(article))))
+
+
 def merge(history: SiteStats | None, source: str, articles: Iterable[Article]) -> SiteStats:
-    """Stats after adding ``articles`` to history, one count per story.
+    """Stats after adding ``articles`` to history (see ``merge_contributions``)."""
+    return merge_contributions(history, source, (contribution(a) for a in articles))
+
+
+def merge_contributions(history: SiteStats | None, source: str,
+                        contributions: Iterable[Contribution]) -> SiteStats:
+    """Stats after adding the articles' contributions to history, one count
+    per story.
 
     A line must recur across different *stories* to be template: the four
     URLs one story sits at, or its republication next week, count once, so
@@ -88,12 +112,11 @@ def merge(history: SiteStats | None, source: str, articles: Iterable[Article]) -
     total = history.articles
     stories: dict[str, set[str]] = {}
     new_titles = []
-    for article in sorted(articles, key=lambda a: a.id):
-        story = story_of(article)
-        if story in seen:
+    for part in sorted(contributions, key=lambda c: c.article_id):
+        if part.story in seen:
             continue
-        stories.setdefault(story, set()).update(candidate_lines(article.text))
-        new_titles.extend(sorted(headline_keys(article)))
+        stories.setdefault(part.story, set()).update(part.lines)
+        new_titles.extend(part.headlines)
     new_ids = sorted(stories)
     for story in new_ids:
         counts.update(stories[story])
@@ -125,9 +148,14 @@ def evidence_for(article: Article, headlines: frozenset[str], recurring: frozens
 def known_headlines(articles: Iterable[Article], stats: SiteStats) -> frozenset[str]:
     """Titles and descriptions of the batch's articles and of those earlier
     runs remembered."""
+    return known_headlines_of((contribution(a) for a in articles), stats)
+
+
+def known_headlines_of(contributions: Iterable[Contribution], stats: SiteStats
+                       ) -> frozenset[str]:
     keys = set(stats.titles)
-    for article in articles:
-        keys |= headline_keys(article)
+    for part in contributions:
+        keys.update(part.headlines)
     return frozenset(keys)
 
 
