@@ -9,7 +9,8 @@ A runner not named here gets the portable choices (``OTHER``).
 
 - ``spread``: a Reshuffle where a stage asks for one (before language
   detection, after the per-site clean step), to spread the articles over
-  the workers again.  Prism 2.62 does not implement the trigger Reshuffle
+  the workers again.  The local batch runner spreads every stage's input
+  by itself, so it gets none.  Prism 2.62 does not implement the trigger Reshuffle
   uses in streaming, and on Flink it made windows lose articles as late
   data, so it is off in streaming; per-window groups are small.
 - ``per_id_timers``: how the streaming seen store (``transforms/seen.py``)
@@ -63,7 +64,10 @@ class RunnerProfile:
     runner_flags: tuple[str, ...] = ()
 
 
-LOCAL_BATCH = RunnerProfile("local-batch")
+# The FnApiRunner (DirectRunner batch) splits every stage's input over its
+# workers anyway, at every fusion break; a Reshuffle there only holds every
+# article once more in memory (one whole materialisation per Reshuffle).
+LOCAL_BATCH = RunnerProfile("local-batch", spread=False)
 PRISM_STREAMING = RunnerProfile("prism-streaming", spread=False)
 FLINK = RunnerProfile("flink", per_id_timers=True, distributed=True, cancel_when_stopped=True,
                       watermark_margin=10.0, stop_grace=None)

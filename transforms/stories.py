@@ -29,6 +29,7 @@ import apache_beam as beam
 
 from schemas import Article, DeadLetter
 from transforms.lib import outcomes
+from transforms.lib.packed import pack, unpack
 from transforms.lib.stage import Stage
 from transforms.lib.state_dir import StateDir
 from transforms.lib.stories import Assignment, Fingerprint, Member, StoryIndex, fingerprint
@@ -145,7 +146,7 @@ ARTICLE, STORY = "article", "story"
 
 
 def _joined_articles(element: tuple[str, Iterable[tuple[str, Any]]]) -> list[Article]:
-    return [value for kind, value in element[1] if kind == ARTICLE]
+    return [unpack(value) for kind, value in element[1] if kind == ARTICLE]
 
 
 class _AttachFn(beam.DoFn):
@@ -154,9 +155,9 @@ class _AttachFn(beam.DoFn):
         _, items = element
         items = list(items)
         assignment = next((value for kind, value in items if kind == STORY), None)
-        for kind, article in items:
+        for kind, packed in items:
             if kind == ARTICLE:
-                yield attach(article, assignment)
+                yield attach(unpack(packed), assignment)
 
 
 class IdentifyStories(beam.PTransform):
@@ -180,7 +181,8 @@ class IdentifyStories(beam.PTransform):
         # flattened and grouped by article id (CoGroupByKey's own Flatten
         # mixes coders).
         tagged = typing.Tuple[str, typing.Tuple[str, typing.Any]]
-        joined = ((articles | "TagArticles" >> beam.Map(lambda a: (a.id, (ARTICLE, a))
+        # Articles wait for their assignment packed (transforms/lib/packed.py).
+        joined = ((articles | "TagArticles" >> beam.Map(lambda a: (a.id, (ARTICLE, pack(a)))
                                                          ).with_output_types(tagged),
                    assignments | "TagStories" >> beam.Map(lambda kv: (kv[0], (STORY, kv[1]))
                                                           ).with_output_types(tagged))

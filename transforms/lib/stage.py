@@ -24,6 +24,7 @@ from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.lib import outcomes
+from transforms.lib.packed import pack, unpack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +65,13 @@ class ApplyStage(beam.PTransform):
         if stage.transform is not None:
             return elements | "Run" >> stage.transform()
         if stage.key is not None:
+            # Elements wait in the grouping packed (transforms/lib/packed.py).
             key = stage.key
             elements = (elements
-                        | "Key" >> beam.Map(lambda element: (key(element), element))
-                        | "Group" >> beam.GroupByKey())
+                        | "Key" >> beam.Map(lambda element: (key(element), pack(element)))
+                        | "Group" >> beam.GroupByKey()
+                        | "Unpack" >> beam.MapTuple(
+                            lambda k, packed: (k, [unpack(p) for p in packed])))
         results = elements | "Run" >> beam.ParDo(stage.fn).with_outputs(
             outcomes.DEAD_LETTERS, main="main")
         return results.main, results[outcomes.DEAD_LETTERS]
