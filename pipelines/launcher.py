@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 from pipelines import runners
 from pipelines.options import NewsbeamOptions, help_text
 from transforms.feed.locations import FeedListError, is_url, load_feed_list
+from transforms.lib import heap
 from transforms.lib.datasets import DATASETS
 from transforms.lib.state_dir import StateBusy, StateLock, is_local
 
@@ -167,6 +168,7 @@ def start(command: str, description: str, argv: Sequence[str] | None,
         print(help_text(f"newsbeam {command}", description))
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    heap.limit_arenas()  # before any worker process or thread starts
     try:
         check_abbreviations(args)
         return prepare(args)

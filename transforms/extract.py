@@ -30,6 +30,7 @@ from transforms.boilerplate.markup import chrome_by_markup, locate, markup_featu
 from transforms.boilerplate.split_body import rejoin
 from transforms.lib import outcomes
 from transforms.lib.budget import BudgetExceeded, Watchdog
+from transforms.lib.heap import HeapTrimmer
 from transforms.lib.stage import ApplyStage, Stage
 from transforms.lib.text import (
     clean_line,
@@ -294,10 +295,13 @@ class ExtractArticleFn(beam.DoFn):
         self._use_model = line_model
         self._watchdog: Watchdog | None = None
         self._model: LineModel | None = None
+        self._heap: HeapTrimmer | None = None
 
     def setup(self) -> None:
         self._watchdog = Watchdog()
         self._model = LineModel.load() if self._use_model else None
+        # Parsing frees megabytes per page; give them back (transforms/lib/heap.py).
+        self._heap = HeapTrimmer()
 
     def teardown(self) -> None:
         if self._watchdog is not None:
@@ -306,6 +310,8 @@ class ExtractArticleFn(beam.DoFn):
 
     @outcomes.guarded(STAGE)
     def process(self, page: Page) -> Iterator[Any]:
+        assert self._heap is not None, "setup() was not called"
+        self._heap.tick()
         article, problem = extract(page, self._limits, self._watchdog, self._model)
         if problem is not None:
             outcomes.count(STAGE, problem[0])
