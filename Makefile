@@ -70,6 +70,7 @@ lint: $(STAMP)
 bench: $(STAMP) $(PRISM)
 	PYTHONPATH=. $(PY) -m bench.language
 	PYTHONPATH=. $(PY) -m bench.suite
+	PYTHONPATH=. $(PY) -m bench.memory
 	PYTHONPATH=. $(PY) -m bench.soak
 	$(MAKE) bench-flink
 
