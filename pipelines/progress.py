@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import threading
 import time
@@ -47,10 +48,17 @@ _LOG = logging.getLogger("newsbeam")
 RATE_WINDOW = 30.0  # seconds of history behind the rate (and so the ETA)
 TICK = 1.0          # seconds between two looks at the tallies
 TERMINAL_STATES = frozenset({"DONE", "FAILED", "CANCELLED", "STOPPED", "UPDATED", "DRAINED"})
-# The plain line (logs) and the terminal line; tqdm fills in the fields.
-PLAIN_FORMAT = ("{desc}, pages {n_fmt}/{total_fmt}, {rate_fmt}, ETA {remaining}, "
-                "elapsed {elapsed}{postfix}")
-BAR_FORMAT = "{desc} |{bar}| {n_fmt}/{total_fmt} pages [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+# The lines' layouts; tqdm fills in the fields.  PLAIN for logs; BAR on a
+# terminal; NARROW on a terminal too narrow for BAR with a useful bar (80
+# columns), which keeps every figure and drops the bar and the elapsed time.
+PLAIN, BAR, NARROW = "plain", "bar", "narrow"
+FORMATS = {
+    PLAIN: "newsbeam: {desc}, pages {n_fmt}/{total_fmt}, {rate_fmt}, ETA {remaining}, "
+           "elapsed {elapsed}{postfix}",
+    BAR: "newsbeam: {desc} |{bar}| {n_fmt}/{total_fmt} pages [{elapsed}<{remaining}, "
+         "{rate_fmt}{postfix}]",
+    NARROW: "{desc}, pages {n_fmt}/{total_fmt}, {rate_fmt}, ETA {remaining}{postfix}",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,16 +117,39 @@ class RateMeter:
         return (pages - before) / (now - then)
 
 
-def render(snap: Snapshot, bar: bool = False, ncols: int | None = None) -> str:
-    """One line for ``snap``: the terminal's (with a bar) or the logs' (plain)."""
-    desc = f"newsbeam: feeds {snap.feeds}/{snap.feeds_total}"
+def render(snap: Snapshot, layout: str = PLAIN, ncols: int | None = None) -> str:
+    """One line for ``snap`` in one of the ``FORMATS``, at most ``ncols`` wide."""
+    desc = f"feeds {snap.feeds}/{snap.feeds_total}"
     if snap.state and snap.state not in TERMINAL_STATES:
         desc += f" (job {snap.state})"
     return tqdm.format_meter(
         snap.pages, snap.entries or None, snap.elapsed, ncols=ncols, prefix=desc,
         unit="page", rate=snap.rate or 0,
         postfix=f"articles {snap.articles}, dead letters {snap.dead_letters}",
-        bar_format=BAR_FORMAT if bar else PLAIN_FORMAT)
+        bar_format=FORMATS[layout])
+
+
+def terminal_line(snap: Snapshot, ncols: int) -> str:
+    """The terminal's line: with a bar if one of 10 cells or more fits."""
+    if len(render(snap, BAR)) <= ncols:  # without ncols, tqdm draws 10 cells
+        return render(snap, BAR, ncols)
+    return render(snap, NARROW, ncols)
+
+
+def terminal_shape(stream: Any) -> tuple[int, int]:
+    """(columns, rows) of the terminal behind ``stream``, less one each, as
+    tqdm counts them.  A terminal that reports no size (a pty nobody sized,
+    as under some CI runners) is ``COLUMNS`` or 80 wide and 24 high: tqdm's
+    own probe would make that -1 by -1 and then draw nothing at all."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        columns, rows = size.columns, size.lines
+    except (AttributeError, OSError, ValueError):
+        columns = rows = 0
+    if columns <= 0:
+        env = os.environ.get("COLUMNS", "")
+        columns = int(env) if env.isdigit() and int(env) > 0 else 80
+    return columns - 1, (rows if rows > 0 else 24) - 1
 
 
 class _Line(tqdm):
@@ -130,12 +161,14 @@ class _Line(tqdm):
 
     monitor_interval = 0  # no monitor thread: the display refreshes the line itself
 
-    def __init__(self, snap: Snapshot, **kwargs: Any):
+    def __init__(self, snap: Snapshot, file: TextIO, **kwargs: Any):
         self.snap = snap
-        super().__init__(**kwargs)
+        columns, rows = terminal_shape(file)
+        super().__init__(file=file, ncols=columns, nrows=rows, **kwargs)
+        self.dynamic_ncols = terminal_shape  # follows a resized terminal
 
     def __str__(self) -> str:
-        return render(self.snap, bar=True, ncols=self.format_dict["ncols"])
+        return terminal_line(self.snap, self.format_dict["ncols"])
 
 
 class ProgressDisplay:
@@ -169,8 +202,8 @@ class ProgressDisplay:
 
     def start(self) -> ProgressDisplay:
         if self.tty:
-            self._line = _Line(Snapshot(feeds_total=self._feeds_total), file=self.stream,
-                               dynamic_ncols=True, leave=True, mininterval=0)
+            self._line = _Line(Snapshot(feeds_total=self._feeds_total), self.stream,
+                               leave=True, mininterval=0)
             self._logs = logging_redirect_tqdm(tqdm_class=_Line)
             self._logs.__enter__()
         self._thread = threading.Thread(target=self._run, name="newsbeam-progress",

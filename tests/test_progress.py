@@ -8,7 +8,15 @@ import time
 
 from devsite.server import Site, static
 from pipelines.options import NewsbeamOptions
-from pipelines.progress import ProgressDisplay, RateMeter, RunProgress, Snapshot, render, snapshot
+from pipelines.progress import (
+    ProgressDisplay,
+    RateMeter,
+    RunProgress,
+    Snapshot,
+    render,
+    snapshot,
+    terminal_line,
+)
 from schemas import FeedEntry
 from tests.conftest import FETCHED_AT
 from tests.harness import drive
@@ -190,10 +198,14 @@ def test_the_plain_line_names_every_figure():
 
 
 def test_the_terminal_line_has_a_bar_and_fits_the_width():
-    snap = Snapshot(feeds=4, feeds_total=4, entries=40, pages=20, elapsed=10, rate=2.0)
-    line = render(snap, bar=True, ncols=100)
-    assert line.startswith("newsbeam: feeds 4/4 |") and "| 20/40 pages [00:10<00:10" in line
-    assert len(line) == 100
+    snap = Snapshot(feeds=8, feeds_total=8, entries=87, pages=20, articles=85, dead_letters=6,
+                    elapsed=10, rate=2.0)
+    line = terminal_line(snap, 119)
+    assert line.startswith("newsbeam: feeds 8/8 |") and "| 20/87 pages [00:10<00:33" in line
+    assert line.endswith("articles 85, dead letters 6]") and len(line) == 119
+    narrow = terminal_line(snap, 79)                 # 80 columns: every figure, no bar
+    assert narrow == ("feeds 8/8, pages 20/87,  2.00page/s, ETA 00:33, articles 85, "
+                      "dead letters 6")
 
 
 class FakeTallies:
@@ -247,4 +259,4 @@ def test_a_terminal_gets_one_line_redrawn_in_place():
         display.stop()
     out = stream.getvalue()
     assert out.endswith("\n") and out.count("\n") == 1      # one line, ended once
-    assert out.count("\r") >= 4 and "3/9 pages" in out.rsplit("\r", 1)[-1]
+    assert out.count("\r") >= 4 and "pages 3/9" in out.rsplit("\r", 1)[-1]
