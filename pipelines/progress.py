@@ -1,14 +1,15 @@
 """The progress of ``newsbeam ingest`` while it runs, on stderr.
 
 Beam's counters reach the launcher only at the end of a DirectRunner run
-(and of a Flink job), so the workers' DoFns tally what they did in the
+(and of a Flink job: its job service answers metric queries with nothing
+until the job is done; and a portable runner's ``result.metrics()`` keeps
+its first answer, so polling it mid-run would also empty the summary), so the workers' DoFns tally what they did in the
 run's progress directory (``transforms/lib/progress.py``), and a thread of
 the launcher sums the tallies once a second and shows them:
 
-- on a terminal (stderr is a TTY), one line that tqdm redraws in place,
-  every second:
-  feeds read, a bar of pages fetched out of the pages to fetch, the rate,
-  the ETA, articles and dead letters written;
+- on a terminal (stderr is a TTY), one line that tqdm redraws in place
+  every second: feeds read, a bar of pages fetched out of the pages to
+  fetch, the rate, the ETA, articles and dead letters written;
 - otherwise (cron, systemd, a pipe, pytest), the same figures as a plain
   line every ``--progress-interval`` seconds (10 by default);
 - nothing with ``--quiet``.
@@ -47,7 +48,7 @@ from transforms.lib.state_dir import StateDir, is_local
 _LOG = logging.getLogger("newsbeam")
 RATE_WINDOW = 30.0  # seconds of history behind the rate (and so the ETA)
 TICK = 1.0          # seconds between two looks at the tallies
-TERMINAL_STATES = frozenset({"DONE", "FAILED", "CANCELLED", "STOPPED", "UPDATED", "DRAINED"})
+FINAL_STATES = frozenset({"DONE", "FAILED", "CANCELLED", "STOPPED", "UPDATED", "DRAINED"})
 # The lines' layouts; tqdm fills in the fields.  PLAIN for logs; BAR on a
 # terminal; NARROW on a terminal too narrow for BAR with a useful bar (80
 # columns), which keeps every figure and drops the bar and the elapsed time.
@@ -120,7 +121,7 @@ class RateMeter:
 def render(snap: Snapshot, layout: str = PLAIN, ncols: int | None = None) -> str:
     """One line for ``snap`` in one of the ``FORMATS``, at most ``ncols`` wide."""
     desc = f"feeds {snap.feeds}/{snap.feeds_total}"
-    if snap.state and snap.state not in TERMINAL_STATES:
+    if snap.state and snap.state not in FINAL_STATES:
         desc += f" (job {snap.state})"
     return tqdm.format_meter(
         snap.pages, snap.entries or None, snap.elapsed, ncols=ncols, prefix=desc,
