@@ -3,9 +3,10 @@
 Beam's counters reach the launcher only at the end of a DirectRunner run
 (and of a Flink job: its job service answers metric queries with nothing
 until the job is done; and a portable runner's ``result.metrics()`` keeps
-its first answer, so polling it mid-run would also empty the summary), so the workers' DoFns tally what they did in the
-run's progress directory (``transforms/lib/progress.py``), and a thread of
-the launcher sums the tallies once a second and shows them:
+its first answer, so polling it mid-run would also empty the summary), so
+the workers' DoFns tally what they did in the run's progress directory
+(``transforms/lib/progress.py``), and a thread of the launcher sums the
+tallies once a second and shows them:
 
 - on a terminal (stderr is a TTY), one line that tqdm redraws in place
   every second: feeds read, a bar of pages fetched out of the pages to
