@@ -25,6 +25,8 @@ RUNTIME = [
     "defusedxml==0.7.1",
     # MinHash and LSH for near-duplicate stories, with fixed seeds.
     "datasketch==2.0.0",
+    # The progress line of newsbeam ingest (pipelines/progress.py).
+    "tqdm==4.70.1",
 ]
 
 DEV = [

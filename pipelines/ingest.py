@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import runners, summary
 from pipelines.launcher import feeds_and_output, lock_state, pipeline_options, start
 from pipelines.options import NewsbeamOptions
+from pipelines.progress import RunProgress
 from schemas import FeedState
 from transforms import seen
 from transforms.articles import ArticleChain
@@ -49,12 +50,15 @@ def run_tag(fetched_at: datetime) -> str:
 def build(p: beam.Pipeline, options: PipelineOptions,
           feeds: Sequence[str] | None = None,
           fetched_at: datetime | None = None,
-          states: Mapping[str, FeedState] | None = None) -> Outputs:
+          states: Mapping[str, FeedState] | None = None,
+          progress_dir: str | None = None) -> Outputs:
     """Add the batch ingestion graph to ``p``.
 
     ``states`` are the feeds' states from earlier runs (validators, hashes,
     Retry-After); the run's new states go to a pending file that ``run``
-    promotes once the pipeline has succeeded.
+    promotes once the pipeline has succeeded.  With ``progress_dir`` the
+    feed, fetch and write stages tally their progress there for the
+    launcher's display (``pipelines/progress.py``).
     """
     opts = options.view_as(NewsbeamOptions)
     feeds = list(feeds) if feeds is not None else load_feed_list(opts.feeds)
@@ -64,12 +68,15 @@ def build(p: beam.Pipeline, options: PipelineOptions,
 
     locations = p | "FeedLocations" >> beam.Create(sorted(set(feeds)))
     entries, feed_dead, feed_states = locations | "ReadFeeds" >> ReadFeeds(
-        opts.fetch_settings(), fetched_at, states, opts.schedule(), opts.max_in_flight)
+        opts.fetch_settings(), fetched_at, states, opts.schedule(), opts.max_in_flight,
+        progress_dir)
+    chain = dataclasses.replace(opts.chain_settings(tag), progress_dir=progress_dir)
     articles, chain_dead = entries | "Articles" >> ArticleChain(
-        opts.chain_settings(tag), runners.profile(options).spread)
+        chain, runners.profile(options).spread)
     dead = (feed_dead, chain_dead) | "AllDeadLetters" >> beam.Flatten()
-    article_commits = articles | "WriteArticles" >> WriteDataset(sink, ARTICLES, tag)
-    error_commits = dead | "WriteErrors" >> WriteDataset(sink, ERRORS, tag)
+    article_commits = articles | "WriteArticles" >> WriteDataset(sink, ARTICLES, tag,
+                                                                 progress_dir)
+    error_commits = dead | "WriteErrors" >> WriteDataset(sink, ERRORS, tag, progress_dir)
     feed_states | "WriteFeedStates" >> WriteFeedStates(opts.state_directory(), tag)
     return Outputs(articles, dead, article_commits, error_commits)
 
@@ -104,10 +111,15 @@ def _ingest(options: PipelineOptions, feeds: list[str]) -> int:
     # What an earlier, killed or failed, run committed is known before this
     # one starts: it is neither written again nor lost.
     seen.reconcile(state, sink, fetched_at.timestamp(), ttl, opts.seen_max_ids)
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, options, feeds, fetched_at, state.feed_states())
-    result = pipeline.run()
-    result.wait_until_finish()
+    progress = RunProgress(options, state, tag, len(feeds))
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build(pipeline, options, feeds, fetched_at, state.feed_states(), progress.directory)
+        result = pipeline.run()
+        progress.watch(result)
+        result.wait_until_finish()
+    finally:
+        progress.stop()
     # The commit of a batch run: what it left pending becomes the state, and
     # what it wrote joins the seen store.
     states = state.promote(tag)

@@ -41,6 +41,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "seen-ttl": (0.001, TEN_YEARS_HOURS), "lock-timeout": (0, DAY),
     "seen-max-ids": (1000, 10**10), "story-ttl": (0.001, TEN_YEARS_HOURS),
     "max-page-elements": (100, 100_000_000), "extraction-timeout": (0, DAY),
+    "progress-interval": (0.1, DAY),
 }
 
 
@@ -157,6 +158,14 @@ class NewsbeamOptions(PipelineOptions):
               help="What an article that comes back (a feed lists it again) does: 'skip' "
                    "never fetches it again; 'version' fetches it again and writes a new "
                    "version row when its text changed (default: %(default)s).")
+        _flag(parser, "quiet", action="store_true", default=False,
+              help="ingest: show no progress on stderr (default: progress is shown, one "
+                   "updating line on a terminal, a plain line every --progress-interval "
+                   "seconds otherwise).")
+        _flag(parser, "progress-interval", type=float, default=10.0,
+              help="ingest: seconds between two progress lines when stderr is not a "
+                   "terminal; a terminal's line is updated every second "
+                   "(default: %(default)s).")
         _flag(parser, "story-ttl", type=float, default=DEFAULT_TTL_HOURS,
               help="Hours a story is remembered for story identity: a copy published "
                    "within them is marked duplicate_of the first (default: %(default)s).")

@@ -45,6 +45,9 @@ class ChainSettings:
     story_ttl_hours: float = stories.DEFAULT_TTL_HOURS
     # The extract stage's learned line model (transforms/boilerplate/line_model.py).
     line_model: bool = True
+    # Where a batch run that shows its progress tallies the pages to fetch
+    # and those fetched (transforms/lib/progress.py); None: no tallies.
+    progress_dir: str | None = None
 
 
 def stages(settings: ChainSettings) -> list[Stage]:
@@ -53,8 +56,9 @@ def stages(settings: ChainSettings) -> list[Stage]:
                                   settings.story_ttl_hours)
     return [
         dedup.stage(),
-        seen.skip_stage(settings.state_dir, settings.run_tag, settings.on_update),
-        fetch.stage(settings.fetch, settings.max_in_flight),
+        seen.skip_stage(settings.state_dir, settings.run_tag, settings.on_update,
+                        settings.progress_dir),
+        fetch.stage(settings.fetch, settings.max_in_flight, settings.progress_dir),
         extract.stage(settings.extract, settings.line_model),
         stories.stage(story),
         clean.stage(state_dir=settings.state_dir, run_tag=settings.run_tag),

@@ -40,7 +40,7 @@ from transforms.feed.xml_feed import parse_xml_feed
 from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
 from transforms.http.settings import FetchSettings
-from transforms.lib import outcomes
+from transforms.lib import outcomes, progress
 from transforms.lib.async_dofn import AsyncIODoFn, Slot
 from transforms.lib.state_dir import StateDir
 
@@ -180,8 +180,9 @@ class ReadFeedFn(AsyncIODoFn):
 
     def __init__(self, settings: FetchSettings, fetched_at: datetime | None,
                  states: Mapping[str, FeedState] | None = None,
-                 schedule: Schedule = Schedule(), max_in_flight: int = 16):
-        super().__init__(max_in_flight)
+                 schedule: Schedule = Schedule(), max_in_flight: int = 16,
+                 progress_dir: str | None = None):
+        super().__init__(max_in_flight, progress_dir)
         self._settings = settings
         self._fetched_at = fetched_at
         self._states = dict(states or {})
@@ -206,16 +207,22 @@ class ReadFeedFn(AsyncIODoFn):
 
     def observe(self, location: str, outputs: list[Any]) -> None:
         count_poll(outputs)
+        self.tally.add(progress.FEEDS)
 
 
 class ReadFeeds(beam.PTransform):
-    """Feed locations in; feed entries, dead letters and new feed states out."""
+    """Feed locations in; feed entries, dead letters and new feed states out.
+
+    ``progress_dir``: where the feeds read are tallied while the run goes on
+    (``transforms/lib/progress.py``), or None."""
 
     def __init__(self, settings: FetchSettings, fetched_at: datetime | None = None,
                  states: Mapping[str, FeedState] | None = None,
-                 schedule: Schedule = Schedule(), max_in_flight: int = 16):
+                 schedule: Schedule = Schedule(), max_in_flight: int = 16,
+                 progress_dir: str | None = None):
         super().__init__()
-        self._fn = ReadFeedFn(settings, fetched_at, states, schedule, max_in_flight)
+        self._fn = ReadFeedFn(settings, fetched_at, states, schedule, max_in_flight,
+                              progress_dir)
 
     def expand(self, locations: beam.PCollection[str]) -> tuple[
             beam.PCollection[FeedEntry], beam.PCollection[DeadLetter],

@@ -20,7 +20,7 @@ from transforms.http.errors import FetchError
 from transforms.http.fetcher import Fetcher
 from transforms.http.politeness import origin_of
 from transforms.http.settings import FetchSettings
-from transforms.lib import outcomes
+from transforms.lib import outcomes, progress
 from transforms.lib.async_dofn import AsyncIODoFn, Slot
 from transforms.lib.stage import ApplyStage, Stage
 
@@ -49,8 +49,9 @@ def failed_fetch(entry: FeedEntry, exc: FetchError) -> list[Any]:
 class FetchPageFn(AsyncIODoFn):
     stage = STAGE
 
-    def __init__(self, settings: FetchSettings, max_in_flight: int = 32):
-        super().__init__(max_in_flight)
+    def __init__(self, settings: FetchSettings, max_in_flight: int = 32,
+                 progress_dir: str | None = None):
+        super().__init__(max_in_flight, progress_dir)
         self._settings = settings
         self._fetcher: Fetcher | None = None
 
@@ -94,6 +95,7 @@ class FetchPageFn(AsyncIODoFn):
         outcomes.count(STAGE, "ok" if fetched else "failed")
         if not fetched and any(isinstance(o, Page) for o in outputs):
             outcomes.count(STAGE, "failed_with_feed_fallback")
+        self.tally.add(progress.PAGES)
 
 
 class ByHost:
@@ -106,9 +108,11 @@ class ByHost:
         return host_key(entry, self.shards)[0]
 
 
-def stage(settings: FetchSettings, max_in_flight: int = 32) -> Stage:
-    """Entries grouped by (host, shard), per window, then fetched politely."""
-    return Stage("FetchPages", FetchPageFn(settings, max_in_flight),
+def stage(settings: FetchSettings, max_in_flight: int = 32,
+          progress_dir: str | None = None) -> Stage:
+    """Entries grouped by (host, shard), per window, then fetched politely;
+    with ``progress_dir``, finished pages are tallied there as they go."""
+    return Stage("FetchPages", FetchPageFn(settings, max_in_flight, progress_dir),
                  key=ByHost(settings.host_shards))
 
 

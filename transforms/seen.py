@@ -38,7 +38,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import FeedEntry
-from transforms.lib import outcomes
+from transforms.lib import outcomes, progress
 from transforms.lib.datasets import ARTICLES
 from transforms.lib.stage import Stage
 from transforms.lib.state_dir import StateDir, seen_shard_of
@@ -157,13 +157,28 @@ class SkipSeenFn(beam.DoFn):
     for a stream).  With ``--on-update skip`` it goes no further; with
     ``version`` it is fetched again, carrying what the store knows of it, and
     the versions stage keeps it only if its text changed.
+
+    With ``progress_dir``, the entries it lets through, the pages the run
+    will fetch, are tallied there (the launcher's ETA).
     """
 
-    def __init__(self, state_dir: str | None, run_tag: str | None, on_update: str = SKIP):
+    def __init__(self, state_dir: str | None, run_tag: str | None, on_update: str = SKIP,
+                 progress_dir: str | None = None):
         self._state_dir = state_dir
         self._run_tag = run_tag
         self._on_update = on_update
+        self._progress_dir = progress_dir
+        self._tally = progress.ProgressTally(None)
         self._cache: dict[str, dict[str, list]] = {}
+
+    def setup(self) -> None:
+        self._tally = progress.ProgressTally(self._progress_dir)
+
+    def finish_bundle(self) -> None:
+        self._tally.flush()
+
+    def teardown(self) -> None:
+        self._tally.close()
 
     def _shard(self, state: StateDir, shard: str) -> dict[str, list]:
         if self._run_tag or shard not in self._cache:  # batch: read each run
@@ -178,6 +193,7 @@ class SkipSeenFn(beam.DoFn):
         shard, entries = element
         entries = sorted(entries, key=lambda e: e.id)
         if not self._state_dir:
+            self._tally.add(progress.ENTRIES, len(entries))
             yield from entries
             return
         state = StateDir(self._state_dir)
@@ -187,11 +203,13 @@ class SkipSeenFn(beam.DoFn):
             record = known.get(entry.id)
             if record is None:
                 outcomes.count(STAGE, "new")
+                self._tally.add(progress.ENTRIES)
                 yield entry
                 continue
             sighted.append(entry)
             if self._on_update == VERSION:
                 outcomes.count(STAGE, "update_candidate")
+                self._tally.add(progress.ENTRIES)
                 yield dataclasses.replace(entry, known_content_hash=record[1],
                                           known_version=int(record[2]))
             else:
@@ -206,9 +224,11 @@ class SkipSeenFn(beam.DoFn):
                 state.write_sightings(state.stream_sightings(name), ids, seen)
 
 
-def skip_stage(state_dir: str | None, run_tag: str | None, on_update: str = SKIP) -> Stage:
+def skip_stage(state_dir: str | None, run_tag: str | None, on_update: str = SKIP,
+               progress_dir: str | None = None) -> Stage:
     """Entries grouped by seen-store shard (per window); committed ones dropped."""
-    return Stage("SkipSeen", SkipSeenFn(state_dir, run_tag, on_update), key=_shard_of_entry)
+    return Stage("SkipSeen", SkipSeenFn(state_dir, run_tag, on_update, progress_dir),
+                 key=_shard_of_entry)
 
 
 def _shard_of_entry(entry: FeedEntry) -> str:

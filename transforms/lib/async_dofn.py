@@ -36,6 +36,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.lib import outcomes
 from transforms.lib.loop import LoopThread
+from transforms.lib.progress import ProgressTally
 
 
 class Slot:
@@ -102,18 +103,25 @@ class AsyncIODoFn(beam.DoFn):
     for one work item) and may override ``work`` to split an element into
     several items, ``open`` / ``close`` to manage the resources that live
     on the loop, ``on_crash`` to turn an unexpected exception into a dead
-    letter instead of a failed bundle, and ``observe`` to count outcomes."""
+    letter instead of a failed bundle, and ``observe`` to count outcomes.
+
+    With a ``progress_dir`` (a batch run that shows its progress), ``observe``
+    may also add to ``self.tally`` (``transforms/lib/progress.py``), which
+    this class opens, flushes after each bundle and closes."""
 
     stage = "async"  # the dead-letter stage of items that crash; subclasses name theirs
 
-    def __init__(self, max_in_flight: int = 32):
+    def __init__(self, max_in_flight: int = 32, progress_dir: str | None = None):
         self.max_in_flight = max(1, max_in_flight)
+        self.progress_dir = progress_dir
+        self.tally = ProgressTally(None)
         self._loop: LoopThread | None = None
         self._slots: asyncio.Semaphore | None = None
         self._bundle: _Bundle | None = None
 
     # Lifecycle --------------------------------------------------------------
     def setup(self) -> None:
+        self.tally = ProgressTally(self.progress_dir)
         self._loop = LoopThread(type(self).__name__).start()
         self._loop.run(self._open())
 
@@ -125,6 +133,7 @@ class AsyncIODoFn(beam.DoFn):
         self._slots = asyncio.Semaphore(self.max_in_flight)
 
     def teardown(self) -> None:
+        self.tally.close()
         if self._bundle is not None:
             self._bundle.cancel()
             self._bundle = None
@@ -183,6 +192,7 @@ class AsyncIODoFn(beam.DoFn):
         assert self._bundle is not None
         while self._bundle.in_flight:
             yield from self._collect(block=True)
+        self.tally.flush()
 
     async def _slotted(self, item: Any, timestamp: Any) -> list[Any]:
         assert self._slots is not None

@@ -13,6 +13,7 @@ only this module knows its layout:
 | ``commits/`` | one record per committed window (streaming) |
 | ``stories/`` | recent stories: ``members.jsonl``, plus per-window deltas (streaming) |
 | ``pending/`` | a batch run's new states, promoted once the run succeeds |
+| ``progress/`` | a running batch run's progress tallies (``lib/progress.py``); removed after |
 | ``STOP`` | the stop marker (streaming) |
 | ``STOPPED`` | the tick source's answer to it: the time of its last tick |
 | ``TICKING`` | the tick source has ticked: the stream's start (a stalled start is resubmitted) |
@@ -72,6 +73,7 @@ COMMITS = "commits"
 STORIES = "stories"
 SEEN_SHARD_CHARS = 2  # 256 shards, by the first hex characters of the id
 PENDING = "pending"
+PROGRESS = "progress"
 STOP_MARKER = "STOP"
 STOPPED_MARKER = "STOPPED"
 TICKING_MARKER = "TICKING"
@@ -608,6 +610,40 @@ class StateDir:
         except (OSError, ValueError):
             return None
         return answer if isinstance(answer, dict) else None
+
+    # Progress tallies (batch) ------------------------------------------------------
+    # Scratch, not state: one small file per reporting DoFn instance while a
+    # run goes on (transforms/lib/progress.py), summed by the launcher.  The
+    # run holds the lock, so whatever is there when it starts is a killed
+    # run's leftover.
+    def progress_dir(self, run_tag: str) -> str:
+        return self.path(PROGRESS, run_tag)
+
+    def start_progress(self, run_tag: str) -> str:
+        """An empty progress directory for the run ``run_tag``."""
+        self.clear_progress()
+        directory = self.progress_dir(run_tag)
+        FileSystems.mkdirs(directory)
+        return directory
+
+    def progress_counts(self, run_tag: str) -> dict[str, int]:
+        """Every tally of the run ``run_tag``, summed; a file that cannot be
+        read now (being replaced, or the run ending) counts at the next look."""
+        totals: dict[str, int] = {}
+        for meta in self.listing(self.progress_dir(run_tag)):
+            try:
+                counts = self.read_json(meta.path)
+            except (OSError, ValueError):
+                continue
+            for name, value in (counts or {}).items():
+                if isinstance(value, int):
+                    totals[name] = totals.get(name, 0) + value
+        return totals
+
+    def clear_progress(self) -> None:
+        folder = self.path(PROGRESS)
+        if FileSystems.exists(folder):
+            FileSystems.delete([folder])
 
     # The lock ----------------------------------------------------------------------
     def lock(self, command: str) -> StateLock:
