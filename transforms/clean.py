@@ -31,6 +31,7 @@ from transforms.boilerplate.evidence import (
 )
 from transforms.boilerplate.rules import RuleSet, load_default_rules
 from transforms.lib import outcomes
+from transforms.lib.heap import HeapTrimmer
 from transforms.lib.packed import pack, unpack
 from transforms.lib.stage import Stage, drive
 from transforms.lib.text import join_paragraphs, word_count
@@ -169,9 +170,12 @@ class _CleanBucketFn(beam.DoFn):
     def __init__(self, rules: RuleSet | None):
         self._given_rules = rules
         self._rules: RuleSet | None = None
+        self._heap: HeapTrimmer | None = None
 
     def setup(self) -> None:
         self._rules = self._given_rules or load_default_rules()
+        # Unpacking and cleaning free what grouping held (transforms/lib/heap.py).
+        self._heap = HeapTrimmer()
 
     def process(self, element: tuple[tuple[str, int], Iterable[tuple[str, Any]]]
                 ) -> Iterator[Any]:
@@ -183,6 +187,8 @@ class _CleanBucketFn(beam.DoFn):
             evidence = Evidence()
         for kind, packed in items:
             if kind == ARTICLE:
+                assert self._heap is not None, "setup() was not called"
+                self._heap.tick()
                 yield from self._clean(unpack(packed), evidence)
 
     def _clean(self, article: Article, evidence: Evidence) -> Iterator[Any]:
