@@ -20,10 +20,14 @@ from typing import Any, Iterable, Iterator
 import apache_beam as beam
 import lxml.html
 import trafilatura
+from courlan import extract_domain
+from htmldate import find_date
 from lxml import etree
+from trafilatura import metadata as trafilatura_metadata
+from trafilatura.settings import Document, set_date_params
 from trafilatura.utils import load_html
 
-from schemas import Article, DeadLetter, Page, RemovedLine
+from schemas import Article, DeadLetter, FeedEntry, Page, RemovedLine
 from transforms.boilerplate.line_model import MAX_JUDGED_WORDS, LineModel
 from transforms.boilerplate.line_model import REASON as MODEL_REASON
 from transforms.boilerplate.markup import chrome_by_markup, locate, markup_features
@@ -122,12 +126,70 @@ def count_elements(tree: Any, limit: int) -> int:
     return n
 
 
+# What trafilatura's extraction fills in of its Document; every other field
+# is page metadata (see :func:`page_metadata`).
+_EXTRACTED = frozenset({"body", "comments", "commentsbody", "raw_text", "text", "language",
+                        "fingerprint", "id"})
+_METADATA = tuple(slot for slot in Document.__slots__ if slot not in _EXTRACTED)
+
+
+def page_metadata(tree: Any, url: str | None, entry: FeedEntry | None = None) -> Document:
+    """trafilatura's page metadata (``trafilatura.metadata.extract_metadata``,
+    step for step), without the searches whose result :func:`build_article`
+    would not use: the feed's title, authors and date win over the page's, so
+    when ``entry`` gives one, its search (htmldate's date search is the
+    costly one) is skipped; the licence is never used.  The fields searched
+    come out as trafilatura finds them, and the date search is bounded by
+    the run's ``fetched_at`` instead of the wall clock (the same day unless
+    ``--fetched-at`` says otherwise), so a rerun finds the same dates.
+    The tree is only read."""
+    meta = trafilatura_metadata.examine_meta(tree)
+    if meta.author and " " not in meta.author:
+        meta.author = None
+    try:
+        meta = trafilatura_metadata.extract_meta_json(tree, meta)
+    except Exception:  # noqa: BLE001 - as trafilatura: its JSON-LD reader has bugs
+        pass
+    if not meta.title and not (entry is not None and entry.title):
+        meta.title = trafilatura_metadata.extract_title(tree)
+    if not meta.author and not (entry is not None and entry.authors):
+        meta.author = trafilatura_metadata.extract_author(tree)
+    if not meta.url:
+        meta.url = trafilatura_metadata.extract_url(tree, url)
+    if meta.url:
+        meta.hostname = extract_domain(meta.url, fast=True)
+    if entry is None or entry.published_at is None:
+        params = set_date_params(True) if entry is None else {
+            "original_date": True, "extensive_search": True,
+            "max_date": entry.fetched_at.strftime("%Y-%m-%d")}
+        meta.date = find_date(tree, **params, url=meta.url)
+    if not meta.sitename:
+        meta.sitename = trafilatura_metadata.extract_sitename(tree)
+    if meta.sitename:
+        meta.sitename = meta.sitename.lstrip("@")
+        if meta.sitename and "." not in meta.sitename and not meta.sitename[0].isupper():
+            meta.sitename = meta.sitename.title()
+    elif meta.url:
+        match = trafilatura_metadata.META_URL.match(meta.url)
+        if match:
+            meta.sitename = match[1]
+    if not meta.categories:
+        meta.categories = trafilatura_metadata.extract_catstags("category", tree)
+    if not meta.tags:
+        meta.tags = trafilatura_metadata.extract_catstags("tag", tree)
+    meta.clean_and_trim()
+    return meta
+
+
 def run_trafilatura(html: str, url: str | None, limits: ExtractLimits = ExtractLimits(),
-                    watchdog: Watchdog | None = None) -> tuple[Any, Any]:
+                    watchdog: Watchdog | None = None, entry: FeedEntry | None = None
+                    ) -> tuple[Any, Any]:
     """trafilatura's document, and the parsed page it came from.
 
     The page is parsed once here and handed to trafilatura (which works on
     its own copy), so the markup evidence of the clean step reuses it.
+    Extraction runs without trafilatura's metadata pass; the metadata comes
+    from :func:`page_metadata`, which skips what ``entry`` (the feed) gives.
     Raises PageTooComplex past the element cap, and BudgetExceeded when
     extraction outlasts its CPU budget.
     """
@@ -140,7 +202,14 @@ def run_trafilatura(html: str, url: str | None, limits: ExtractLimits = ExtractL
     budget = watchdog.budget(limits.cpu_seconds) if watchdog else contextlib.nullcontext()
     with budget:
         doc = trafilatura.bare_extraction(
-            tree, url=url, include_comments=False, with_metadata=True, deduplicate=False)
+            tree, url=url, include_comments=False, with_metadata=False, deduplicate=False)
+        if doc is not None:
+            try:
+                meta = page_metadata(tree, url, entry)
+            except (TypeError, ValueError):  # as bare_extraction: no document
+                return None, tree
+            for slot in _METADATA:
+                setattr(doc, slot, getattr(meta, slot))
     return doc, tree
 
 
@@ -255,7 +324,7 @@ def extract(page: Page, limits: ExtractLimits = ExtractLimits(),
     if page.html is not None:
         try:
             doc, tree = run_trafilatura(page.html, page.final_url or page.entry.url, limits,
-                                        watchdog)
+                                        watchdog, page.entry)
         except PageTooComplex as exc:
             problem = ("too_complex", str(exc))
         except BudgetExceeded:

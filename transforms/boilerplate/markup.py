@@ -95,9 +95,12 @@ def locate(tree: Any, lines: list[str]) -> LineHomes | None:
     limit = int(SMALL_SHARE * sum(len(line) for line in lines))
     texts = _small_texts(tree, max(limit, MAX_LINE_CHARS))
     found: dict[str, Any] = {}
+    keys: dict[str, str] = {}  # a wrapper's text is its only child's: normalise it once
     for element, text in texts.items():
         if len(text) <= MAX_LINE_CHARS and text.strip():
-            key = normalise(text)
+            key = keys.get(text)
+            if key is None:
+                key = keys[text] = normalise(text)
             if key in wanted:
                 found.setdefault(key, element)
     elements = [None] * len(lines)

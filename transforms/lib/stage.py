@@ -102,25 +102,25 @@ def drive(fn: beam.DoFn, elements: Iterable[Any], window: Any = None,
             tag, value = _unwrap(output)
             (main if tag is None else tagged[tag]).append(value)
 
-    params = _accepts_window(fn)
+    params = _runner_params(fn, window or GlobalWindow(), timestamp)
     fn.setup()
     try:
         fn.start_bundle()
         for element in elements:
-            if params:
-                collect(fn.process(element, window or GlobalWindow(), timestamp))
-            else:
-                collect(fn.process(element))
+            collect(fn.process(element, **params))
         collect(fn.finish_bundle())
     finally:
         fn.teardown()
     return main, dict(tagged)
 
 
-def _accepts_window(fn: beam.DoFn) -> bool:
+def _runner_params(fn: beam.DoFn, window: Any, timestamp: Timestamp) -> dict[str, Any]:
+    """The window and timestamp arguments ``fn.process`` asks for, by name
+    (a DoFn may ask for either, both, or neither)."""
     import inspect
-    parameters = inspect.signature(fn.process).parameters
-    return len(parameters) > 1
+    given = ((beam.DoFn.WindowParam, window), (beam.DoFn.TimestampParam, timestamp))
+    return {name: value for name, p in inspect.signature(fn.process).parameters.items()
+            for param, value in given if p.default is param}
 
 
 def group(stage: Stage, elements: Iterable[Any]) -> list[Any]:
