@@ -3,17 +3,26 @@
 ``StoryIndex.expire`` forgets exactly what ``bounded`` leaves out, and every
 structure of the index (members, exact texts, story order, LSH buckets)
 lets go of what only the forgotten members held; ``BandIndex`` finds the
-candidates datasketch's MinHashLSH finds.
+candidates datasketch's MinHashLSH finds; the streaming assign step expires
+after every window and deletes the deltas past the TTL.
 """
 from __future__ import annotations
 
+import os
+import time
+from datetime import UTC, datetime
+
 import numpy as np
+from apache_beam.transforms.window import IntervalWindow
+from apache_beam.utils.timestamp import Timestamp
 from datasketch import LeanMinHash, MinHashLSH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transforms.lib import stories as lib
+from transforms.lib.state_dir import StateDir
 from transforms.lib.stories import BandIndex, Fingerprint, Member, StoryIndex, packed
+from transforms.stories import StorySettings, _AssignFn
 
 # Few distinct values per hash position, so that bands collide often.
 _values = st.integers(min_value=0, max_value=3)
@@ -108,3 +117,40 @@ def test_after_expiry_matches_lead_only_to_stories_still_held(windows, ttl, max_
             for text in (f"e{exact}", "e-unknown"):
                 probe = Fingerprint("probe", ("", "", "probe"), text, tuple(signature))
                 assert index.match(probe) in held | {None}
+
+
+def _print(i: int, at: datetime) -> Fingerprint:
+    signature = np.random.default_rng(i).integers(0, 2 ** 32, lib.NUM_PERM, dtype=np.uint32)
+    return Fingerprint(f"{i:064x}", (at.isoformat(), "9999", f"{i:064x}"), f"exact-{i}",
+                       tuple(int(v) for v in signature))
+
+
+def test_a_stream_forgets_stories_past_the_ttl_and_their_deltas(tmp_path):
+    """The streaming assign step, window after window (5 s windows, a 10 s
+    story TTL, 4 new articles a window): the index holds the TTL's worth of
+    members, and the deltas past the TTL are deleted."""
+    state = StateDir(str(tmp_path / "state"))
+    fn = _AssignFn(StorySettings(state_dir=state.root, ttl_hours=10 / 3600, max_members=1000))
+    start = time.time() - 1000  # windows in the past: a delta is written after its window
+    stamped: set[str] = set()
+    sizes = []
+    for w in range(12):
+        at = datetime.fromtimestamp(start + 5 * w, tz=UTC)
+        window = IntervalWindow(Timestamp.from_utc_datetime(at),
+                                Timestamp.from_utc_datetime(at) + 5)
+        prints = [_print(w * 4 + k, at) for k in range(4)]
+        assigned = list(fn.process(("all", prints), window=window))
+        assert len(assigned) == 4
+        # Each delta as old as the window it describes (written in real time).
+        for meta in state.listing(state.stories_dir, "delta-*.jsonl"):
+            if meta.path not in stamped:
+                os.utime(meta.path, (start + 5 * w, start + 5 * w))
+                stamped.add(meta.path)
+        sizes.append(fn._index.sizes())
+    # Seen within the last 10 s: this window's and the two before it.
+    assert all(s["members"] <= 12 for s in sizes)
+    assert all(s["lsh_buckets"] <= lib.BANDS * 12 for s in sizes)
+    assert sizes[-1]["members"] == 12
+    left = {m.path for m in state.listing(state.stories_dir, "delta-*.jsonl")}
+    assert 0 < len(left) <= 3
+    assert fn._deltas_read <= left
