@@ -139,7 +139,6 @@ class _AssignFn(beam.DoFn):
             if new:
                 state.write_story_delta(window_tag(window, "global"), new)
 
-
     def _expire(self, state: StateDir | None, index: StoryIndex, when: float) -> None:
         """Streaming: the index lives as long as the worker, so every window
         forgets what a restart would not load again (the members past the
