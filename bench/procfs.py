@@ -17,6 +17,7 @@ class Proc:
     start: str      # start time in clock ticks: with pid, the process's identity
     cpu_ticks: int  # user + system
     rss_kib: int
+    name: str = ""  # the command name (/proc/PID/comm, at most 15 characters)
 
 
 def snapshot() -> dict[int, Proc]:
@@ -27,25 +28,33 @@ def snapshot() -> dict[int, Proc]:
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
+                head, tail = handle.read().rsplit(")", 1)
             with open(f"/proc/{entry}/statm") as handle:
                 pages = int(handle.read().split()[1])
         except OSError:
             continue
+        fields = tail.split()
         pid = int(entry)
         found[pid] = Proc(pid, int(fields[1]), int(fields[2]), fields[0], fields[19],
-                          int(fields[11]) + int(fields[12]), pages * PAGE_KIB)
+                          int(fields[11]) + int(fields[12]), pages * PAGE_KIB,
+                          head.split("(", 1)[1] if "(" in head else "")
+    return found
+
+
+def tree(processes: dict[int, Proc], root: int) -> list[Proc]:
+    """``root`` and all its descendants that are alive, root first."""
+    children: dict[int, list[int]] = {}
+    for proc in processes.values():
+        children.setdefault(proc.ppid, []).append(proc.pid)
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        if pid in processes:
+            found.append(processes[pid])
+        stack.extend(sorted(children.get(pid, []), reverse=True))
     return found
 
 
 def tree_rss_kib(processes: dict[int, Proc], root: int) -> int:
     """Resident memory of ``root`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for proc in processes.values():
-        children.setdefault(proc.ppid, []).append(proc.pid)
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += processes[pid].rss_kib if pid in processes else 0
-        stack.extend(children.get(pid, []))
-    return total
+    return sum(proc.rss_kib for proc in tree(processes, root))

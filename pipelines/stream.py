@@ -110,17 +110,27 @@ def build(p: beam.Pipeline, options: PipelineOptions, feeds: Sequence[str],
 
 
 class _Commits:
-    """Reads the commit records a running job leaves, for live progress."""
+    """Reads the commit records a running job leaves, for live progress.
+
+    It keeps what the summary and the stop need, the windows committed and
+    running totals, and the paths it has read, but not the records: a
+    stream runs for months, at one record (about 1.5 KB) per window."""
 
     def __init__(self, state: StateDir, since: float):
         self.state = state
         self.folder = state.commits_dir
         self.since = since
-        self.seen: dict[str, dict] = {}
+        self.paths: set[str] = set()
+        self.windows: set[str] = set()
+        self.articles = self.dead_letters = 0
 
     def poll(self) -> list[dict]:
-        fresh = self.state.commit_records(self.since, skip=self.seen)
-        self.seen.update(fresh)
+        fresh = self.state.commit_records(self.since, skip=self.paths)
+        for path, record in fresh:
+            self.paths.add(path)
+            self.windows.add(record["window"])
+            self.articles += record["articles"]
+            self.dead_letters += record["dead_letters"]
         return [record for _, record in fresh]
 
 
@@ -353,7 +363,7 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests,
             print("newsbeam stream: stopping: committing open windows ...", flush=True)
         if signals and profile.cancel_when_stopped and expected is None:
             expected = _windows_to_commit(state, started, opts)
-        if expected is not None and expected <= {r["window"] for r in commits.seen.values()}:
+        if expected is not None and expected <= commits.windows:
             # This runner's job does not end by itself (its tick source holds
             # after a stop, pipelines/runners.py): end it once nothing is left
             # to commit (pipelines/flink.py).
@@ -378,15 +388,13 @@ def _stream(options: PipelineOptions, feeds: list[str], stop: _StopRequests,
         (_LOG.info if cancelled else _LOG.warning)("job ended with %s", exc)
     for record in commits.poll():
         print(f"newsbeam stream: {_describe(record)}", flush=True)
-    records = list(commits.seen.values())
     # Once every window is committed, how the runner reports the job that
     # newsbeam then cancelled (Flink's job server: FAILED, "Job was
     # cancelled") does not matter: the stream stopped cleanly.
     state = "STOPPED" if complete else result.state
-    print(f"newsbeam stream: {state}: {len(records)} windows committed this run, "
-          f"{sum(r['articles'] for r in records)} articles, "
-          f"{sum(r['dead_letters'] for r in records)} dead letters; commit records in "
-          f"{commits.folder}", flush=True)
+    print(f"newsbeam stream: {state}: {len(commits.paths)} windows committed this run, "
+          f"{commits.articles} articles, {commits.dead_letters} dead letters; commit "
+          f"records in {commits.folder}", flush=True)
     stopped = bool(signals) and (complete or result.state in (PipelineState.DONE,
                                                                PipelineState.CANCELLED))
     return 0 if result.state == PipelineState.DONE or stopped else 1

@@ -741,3 +741,30 @@ def test_prism_location_chooses_the_binary_and_must_be_one(tmp_path, monkeypatch
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UsageError, match="make prism"):
         prism.configure(PipelineOptions([]))
+
+
+@needs_prism
+def test_newsbeams_prism_serves_go_profiles_on_loopback_only_when_asked(
+        newsbeams_prism, tmp_path):
+    """NEWSBEAM_PRISM_PPROF=127.0.0.1:PORT serves net/http/pprof there (memory
+    investigations: bench/soak.py); any other address is refused."""
+    refused = subprocess.run(
+        [newsbeams_prism, "-job_port=0"], env=dict(os.environ, NEWSBEAM_PRISM_PPROF="0.0.0.0:0"),
+        capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and "must be a loopback address" in refused.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    os.environ["NEWSBEAM_PRISM_PPROF"] = f"127.0.0.1:{port}"
+    try:
+        server = prism.Prism(newsbeams_prism)
+        server.start()
+    finally:
+        del os.environ["NEWSBEAM_PRISM_PPROF"]
+    try:
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/debug/pprof/heap?debug=1",
+                                    timeout=10) as response:
+            assert b"heap profile" in response.read()
+    finally:
+        server.stop()

@@ -15,7 +15,10 @@ of one site never loses its own paragraphs as "recurring" template.
 Batch writes the run's member set under ``pending/`` (promoted after
 success); streaming keeps its index in the DoFn across windows and writes
 each window's new members as a delta, folded in at the next start.  The
-index is bounded by ``--story-ttl`` and by ``MAX_MEMBERS``.
+index is bounded by ``--story-ttl`` and by ``MAX_MEMBERS``: a batch run
+stores only what is within both, and a stream forgets the rest after every
+window (``StoryIndex.expire``), and deletes the deltas past the TTL, so its
+memory and its state directory stay flat however long it runs.
 """
 from __future__ import annotations
 
@@ -121,6 +124,8 @@ class _AssignFn(beam.DoFn):
         else:
             if state is not None:
                 self._save(state, index, before, when, window)
+            if not settings.run_tag:
+                self._expire(state, index, when)
         for assignment in assignments:
             yield assignment.article_id, assignment
 
@@ -134,6 +139,19 @@ class _AssignFn(beam.DoFn):
             new = [index.members[i].to_json() for i in sorted(set(index.members) - before)]
             if new:
                 state.write_story_delta(window_tag(window, "global"), new)
+
+    def _expire(self, state: StateDir | None, index: StoryIndex, when: float) -> None:
+        """Streaming: the index lives as long as the worker, so every window
+        forgets what a restart would not load again (the members past the
+        TTL, then the oldest past ``max_members``), and the deltas whose
+        members are all past the TTL go (a restart would drop them too)."""
+        settings = self._settings
+        ttl = settings.ttl_hours * 3600
+        expired = index.expire(when, ttl, settings.max_members)
+        if expired:
+            outcomes.count(STAGE, "expired", expired)
+        if state is not None:
+            self._deltas_read &= state.expire_story_deltas(when - ttl)
 
 
 def _epoch(iso: str) -> float:

@@ -28,6 +28,8 @@
 //     kernel's death signal cannot be set or does not fire.
 //   - It has no web UI, and logs to stderr as text (-log_kind=text, the
 //     default) or JSON.
+//   - With NEWSBEAM_PRISM_PPROF=127.0.0.1:PORT it serves Go's profiles
+//     (net/http/pprof) on that loopback address, for memory investigations.
 //
 // Its flags are those of the stock binary that newsbeam uses: -job_port,
 // -idle_shutdown_timeout, -log_kind (text or json), -log_level, and
@@ -41,6 +43,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -85,6 +90,9 @@ func main() {
 		cancel(errStopped)
 	}()
 	go watchParent(parent)
+	if address := os.Getenv(PprofEnv); address != "" {
+		servePprof(address)
+	}
 
 	if _, err := prism.CreateJobServer(ctx, prism.Options{
 		Port:                *jobPort,
@@ -97,6 +105,32 @@ func main() {
 		"stop_signal", "SIGUSR1", "parent", parent)
 	<-ctx.Done()
 	slog.Info("Prism stops", "cause", context.Cause(ctx))
+}
+
+// PprofEnv names the environment variable that, set to a loopback address
+// (127.0.0.1:PORT), makes Prism serve Go's profiles (net/http/pprof) there:
+// heap, goroutines, allocations, for memory investigations.  Unset, nothing
+// listens.
+const PprofEnv = "NEWSBEAM_PRISM_PPROF"
+
+// servePprof serves /debug/pprof/ on a loopback address only.
+func servePprof(address string) {
+	host, _, err := net.SplitHostPort(address)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		fail(2, fmt.Sprintf("%s=%s: must be a loopback address and port, such as 127.0.0.1:6060", PprofEnv, address))
+	}
+	listener, err := net.Listen("tcp", address)
+	if err != nil {
+		fail(2, fmt.Sprintf("%s=%s: %v", PprofEnv, address, err))
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	slog.Info("serving Go profiles", "address", listener.Addr().String())
+	go func() { _ = http.Serve(listener, mux) }()
 }
 
 // watchParent exits once the process that started Prism is gone: Prism is

@@ -549,6 +549,20 @@ class StateDir:
         return atomic_write(FileSystems.join(self.stories_dir, f"delta-{window}.jsonl"),
                             _json_lines(rows))
 
+    def expire_story_deltas(self, before: float) -> set[str]:
+        """Delete the streaming deltas last written before ``before`` (epoch
+        seconds): every member in them was seen before then.  Returns the
+        paths of the deltas left."""
+        old, left = [], set()
+        for meta in self.listing(self.stories_dir, "delta-*.jsonl"):
+            if (meta.last_updated_in_seconds or 0) < before:
+                old.append(meta.path)
+            else:
+                left.add(meta.path)
+        if old:
+            FileSystems.delete(old)
+        return left
+
     def compact_stories(self, bound: Callable[[list[dict]], list[dict]]) -> int:
         """Fold the streaming deltas into the base, keeping what ``bound`` keeps."""
         rows, deltas = self.story_members()
