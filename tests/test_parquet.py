@@ -172,7 +172,8 @@ def test_spilled_runs_give_the_same_files_and_are_removed(tmp_path):
     for name in raw_files(tmp_path / "small" / "articles"):
         assert ((tmp_path / "small" / "articles" / name).read_bytes()
                 == (tmp_path / "big" / "articles" / name).read_bytes())
-    assert raw_files(tmp_path / "small" / ".runs") == []
+    assert not (tmp_path / "small" / "_runs" / "articles" / "20261125T120000Z").exists()
+    assert [p.name for p in tmp_path.rglob(".*")] == []  # no temporary left anywhere
 
 
 def test_a_retried_merge_finds_the_file_its_first_attempt_committed(tmp_path):
@@ -198,7 +199,7 @@ def test_stale_runs_are_swept_and_live_ones_kept(tmp_path):
     runs = runs_root_of(str(tmp_path / "articles"))
     for name in ("old", "new"):
         write_run(ARTICLES, [ARTICLES.row(article(1))], f"{runs}/tag/{name}.parquet")
-    old = tmp_path / ".runs" / "articles" / "tag" / "old.parquet"
+    old = tmp_path / "_runs" / "articles" / "tag" / "old.parquet"
     os.utime(old, (1, 1))
     assert sweep_stale_runs(runs) == 1
-    assert sorted(os.listdir(tmp_path / ".runs" / "articles" / "tag")) == ["new.parquet"]
+    assert sorted(os.listdir(tmp_path / "_runs" / "articles" / "tag")) == ["new.parquet"]

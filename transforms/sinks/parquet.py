@@ -18,9 +18,9 @@ the rows never meet under one key: an external sort does.
 1. ``SpillRuns``, where the rows are (fused with the stage before): each
    DoFn instance buffers up to ``rows_in_memory`` rows, sorts them per file
    and writes each file's share as a sorted *run* under
-   ``OUTPUT/.runs/<dataset>/``, outside the dataset's directory (a reader's
-   ``DATASET/**/*.parquet`` glob never sees one), then emits only a
-   reference to it.
+   ``OUTPUT/_runs/<dataset>/``, outside the dataset's directory (a reader's
+   ``DATASET/**/*.parquet`` glob never sees one, and Spark and pyarrow skip
+   ``_`` names), then emits only a reference to it.
 2. ``GroupByFile`` groups the references: a few hundred bytes per run.
 3. ``WriteFile`` merges a file's runs (a heap merge, reading each a few
    rows at a time), writes the file in row groups of ``ROW_GROUP_ROWS`` as
@@ -36,6 +36,7 @@ once they are a day old.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import heapq
@@ -69,7 +70,7 @@ ROWS_IN_MEMORY = 1000
 BATCH_ROWS = 500  # rows converted to one Arrow batch at a time
 COMPRESSION = "zstd"
 DIGEST_CHARS = 12
-RUNS_DIR = ".runs"
+RUNS_DIR = "_runs"
 STALE_RUN_SECONDS = 24 * 3600.0
 RUN_READ_BUFFER = 64 * 1024
 
@@ -295,9 +296,19 @@ class _WriteFileFn(beam.DoFn):
             finally:
                 writer.close()
             FileSystems.delete([ref.path for ref in runs])
+            _remove_if_empty({ref.path.rpartition("/")[0] for ref in runs})
         outcomes.count("parquet", f"{self._dataset.name}.files")
         _LOG.info("committed %d %s rows to %s", rows, self._dataset.name, path)
         yield Commit(self._dataset.name, path, rows, tag)
+
+
+def _remove_if_empty(directories: set[str]) -> None:
+    """A window's run directory, once its last file's merge removed the last
+    run (local paths; object stores have no directories)."""
+    for directory in sorted(directories):
+        if is_local(directory):
+            with contextlib.suppress(OSError):  # not empty yet, or already gone
+                os.rmdir(directory)
 
 
 def _committed_file(directory: str, prefix: str, rows: int) -> str:
@@ -313,7 +324,7 @@ def _committed_file(directory: str, prefix: str, rows: int) -> str:
 
 
 def runs_root_of(root: str) -> str:
-    """Where the sort runs of the dataset at ``root`` go: ``.runs/<dataset>``
+    """Where the sort runs of the dataset at ``root`` go: ``_runs/<dataset>``
     beside it."""
     parent, _, name = root.rstrip("/").rpartition("/")
     return FileSystems.join(parent or ".", RUNS_DIR, name)
