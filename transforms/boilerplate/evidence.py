@@ -90,11 +90,6 @@ def contribution(article: Article) -> Contribution:
                         tuple(sorted(headline_keys(article))))
 
 
-def merge(history: SiteStats | None, source: str, articles: Iterable[Article]) -> SiteStats:
-    """Stats after adding ``articles`` to history (see ``merge_contributions``)."""
-    return merge_contributions(history, source, (contribution(a) for a in articles))
-
-
 def merge_contributions(history: SiteStats | None, source: str,
                         contributions: Iterable[Contribution]) -> SiteStats:
     """Stats after adding the articles' contributions to history, one count
@@ -145,14 +140,10 @@ def evidence_for(article: Article, headlines: frozenset[str], recurring: frozens
 
 
 
-def known_headlines(articles: Iterable[Article], stats: SiteStats) -> frozenset[str]:
-    """Titles and descriptions of the batch's articles and of those earlier
-    runs remembered."""
-    return known_headlines_of((contribution(a) for a in articles), stats)
-
-
 def known_headlines_of(contributions: Iterable[Contribution], stats: SiteStats
                        ) -> frozenset[str]:
+    """Titles and descriptions of the batch's articles and of those earlier
+    runs remembered."""
     keys = set(stats.titles)
     for part in contributions:
         keys.update(part.headlines)

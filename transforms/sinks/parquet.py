@@ -128,9 +128,7 @@ class SortedFileWriter:
         if self._spill_dir is None:
             self._spill_dir = tempfile.mkdtemp(prefix="newsbeam-sort-")
         path = os.path.join(self._spill_dir, f"run-{len(self._spills):05d}.parquet")
-        self._buffer.sort(key=self._dataset.sort_key)
-        pq.write_table(pa.Table.from_pylist(self._buffer, schema=self._schema), path,
-                       compression="none")
+        write_run(self._dataset, self._buffer, path)
         self._spills.append(path)
         self._buffer = []
 
