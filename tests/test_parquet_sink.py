@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import Article, DeadLetter, RemovedLine
 from transforms.lib.datasets import ARTICLES, ERRORS
-from transforms.sinks.parquet import SortedFileWriter, write_atomically
+from transforms.sinks.parquet import SortedFileWriter, write_atomically, write_run
 
 
 def article(i: int, text_bytes: int = 200) -> Article:
@@ -88,3 +90,27 @@ def test_memory_is_bounded_by_the_buffer_not_by_the_file():
 
     bounded, unbounded = peak(100), peak(10_000)
     assert bounded < 8 * 1024 * 1024 < unbounded
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_any_split_into_runs_merges_to_the_bytes_of_one_sort(tmp_path_factory, data):
+    """However the rows are split into sorted runs (by SpillRuns, on any
+    number of workers, in any order), the merged file is byte for byte the
+    file of one in-memory sort."""
+    records = [article(i) for i in range(data.draw(st.integers(0, 40)))]
+    order = data.draw(st.permutations(records))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=6)))
+    parts = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
+    directory = tmp_path_factory.mktemp("runs")
+    writer = SortedFileWriter(ARTICLES, rows_in_memory=7, row_group_rows=10)
+    try:
+        for n, part in enumerate(data.draw(st.permutations(parts))):
+            path = str(directory / f"{n}.parquet")
+            write_run(ARTICLES, [ARTICLES.row(r) for r in part], path)
+            writer.add_run(path, len(part))
+        handle = io.BytesIO()
+        writer.write_to(handle)
+    finally:
+        writer.close()
+    assert handle.getvalue() == file_bytes(sorted(records, key=lambda a: a.id), 1000, 10)
