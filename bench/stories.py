@@ -570,7 +570,7 @@ class PairScores:
 
     def __init__(self, pairs: list[Pair], prints: dict[str, stories.Fingerprint]):
         self.pairs = pairs
-        sig = {k: np.asarray(p.signature, dtype=np.uint64) for k, p in prints.items()}
+        sig = {k: stories.packed(p.signature) for k, p in prints.items()}
         self.equal = np.array([sig[p.a] == sig[p.b] for p in pairs]).reshape(
             len(pairs), stories.NUM_PERM)
         self.exact = np.array([prints[p.a].exact == prints[p.b].exact for p in pairs])
@@ -626,7 +626,7 @@ class AllPairs:
 
     def __init__(self, items: list[Item], prints: dict[str, stories.Fingerprint]):
         self.keys = [i.id for i in items]
-        self.sig = np.array([prints[k].signature for k in self.keys], dtype=np.uint32)
+        self.sig = np.array([stories.packed(prints[k].signature) for k in self.keys])
         counts = np.zeros((len(items), len(items)), dtype=np.uint8)
         for column in self.sig.T:
             counts += column[:, None] == column[None, :]

@@ -122,7 +122,7 @@ def test_after_expiry_matches_lead_only_to_stories_still_held(windows, ttl, max_
 def _print(i: int, at: datetime) -> Fingerprint:
     signature = np.random.default_rng(i).integers(0, 2 ** 32, lib.NUM_PERM, dtype=np.uint32)
     return Fingerprint(f"{i:064x}", (at.isoformat(), "9999", f"{i:064x}"), f"exact-{i}",
-                       tuple(int(v) for v in signature))
+                       signature.astype("<u4").tobytes())
 
 
 def test_a_stream_forgets_stories_past_the_ttl_and_their_deltas(tmp_path):

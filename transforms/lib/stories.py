@@ -52,6 +52,7 @@ _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|"
                    r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+",
                    re.UNICODE)
 _FAR_FUTURE = "9999"
+_UINT32 = np.dtype("<u4")  # the byte order signatures travel and are stored in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +62,9 @@ class Fingerprint:
     article_id: str
     order: tuple[str, str, str]  # (fetched_at, published_at, id), ISO strings
     exact: str                   # SHA-256 of the normalised prose
-    signature: tuple[int, ...]   # MinHash hash values (NUM_PERM of them)
+    # MinHash hash values, NUM_PERM uint32 little-endian (0.5 KB, where a
+    # tuple of Python ints took 5 KB in a runner's grouping); b"" for none.
+    signature: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,18 +105,21 @@ def fingerprint(article_id: str, text: str, fetched_at: datetime,
     exact = hashlib.sha256(" ".join(tokens).encode("utf-8")).hexdigest()
     order = (fetched_at.isoformat(), published_at.isoformat() if published_at else _FAR_FUTURE,
              article_id)
-    return Fingerprint(article_id, order, exact, tuple(int(v) for v in minhash(tokens).hashvalues))
+    return Fingerprint(article_id, order, exact, packed(minhash(tokens).hashvalues).tobytes())
 
 
-def similarity(a: Sequence[int], b: Sequence[int]) -> float:
+def similarity(a: bytes | Sequence[int], b: bytes | Sequence[int]) -> float:
     """MinHash estimate of the Jaccard similarity of two signatures."""
-    return float(np.count_nonzero(np.asarray(a) == np.asarray(b))) / NUM_PERM
+    return float(np.count_nonzero(packed(a) == packed(b))) / NUM_PERM
 
 
-def packed(signature: Sequence[int]) -> np.ndarray:
+def packed(signature: bytes | Sequence[int]) -> np.ndarray:
     """A signature as the index keeps it: NUM_PERM uint32 in one read-only
-    array (about 0.6 KB, against 5 KB as a tuple of Python ints)."""
-    array = np.array(signature, dtype=np.uint32)
+    array (about 0.6 KB, against 5 KB as a tuple of Python ints), from a
+    fingerprint's bytes or from hash values."""
+    if isinstance(signature, (bytes, bytearray)):
+        return np.frombuffer(bytes(signature), dtype=_UINT32)  # read-only already
+    array = np.array(signature, dtype=_UINT32)
     array.flags.writeable = False
     return array
 
@@ -189,7 +195,7 @@ class Member:
     article_id: str
     story_id: str
     exact: str
-    signature: Sequence[int]  # packed() once in an index
+    signature: bytes | Sequence[int]  # packed() once in an index
     seen: float  # epoch seconds of the run (or window) that saw it last
 
     def __eq__(self, other: object) -> bool:
@@ -197,20 +203,19 @@ class Member:
             return NotImplemented
         return ((self.article_id, self.story_id, self.exact, self.seen)
                 == (other.article_id, other.story_id, other.exact, other.seen)
-                and np.array_equal(np.asarray(self.signature, dtype=np.uint32),
-                                   np.asarray(other.signature, dtype=np.uint32)))
+                and np.array_equal(packed(self.signature), packed(other.signature)))
 
     __hash__ = None  # mutable (``seen``)
 
     def to_json(self) -> dict[str, Any]:
-        raw = np.asarray(self.signature, dtype=np.uint32).tobytes()
+        raw = packed(self.signature).tobytes()
         return {"id": self.article_id, "story": self.story_id, "exact": self.exact,
                 "sig": base64.b64encode(raw).decode("ascii"), "seen": self.seen}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Member:
-        raw = np.frombuffer(base64.b64decode(row["sig"]), dtype=np.uint32)
-        return cls(row["id"], row["story"], row["exact"], packed(raw), float(row["seen"]))
+        return cls(row["id"], row["story"], row["exact"], packed(base64.b64decode(row["sig"])),
+                   float(row["seen"]))
 
 
 class StoryIndex:
