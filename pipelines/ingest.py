@@ -29,7 +29,8 @@ from transforms.articles import ArticleChain
 from transforms.feed.locations import load_feed_list
 from transforms.feeds import ReadFeeds, WriteFeedStates
 from transforms.lib.datasets import ARTICLES, ERRORS
-from transforms.lib.state_dir import StateDir, StateLock
+from transforms.lib.parking import Parking
+from transforms.lib.state_dir import StateDir, StateLock, is_local
 from transforms.write import WriteDataset
 
 _LOG = logging.getLogger("newsbeam")
@@ -51,14 +52,17 @@ def build(p: beam.Pipeline, options: PipelineOptions,
           feeds: Sequence[str] | None = None,
           fetched_at: datetime | None = None,
           states: Mapping[str, FeedState] | None = None,
-          progress_dir: str | None = None) -> Outputs:
+          progress_dir: str | None = None,
+          parking_dir: str | None = None) -> Outputs:
     """Add the batch ingestion graph to ``p``.
 
     ``states`` are the feeds' states from earlier runs (validators, hashes,
     Retry-After); the run's new states go to a pending file that ``run``
     promotes once the pipeline has succeeded.  With ``progress_dir`` the
     feed, fetch and write stages tally their progress there for the
-    launcher's display (``pipelines/progress.py``).
+    launcher's display (``pipelines/progress.py``).  With ``parking_dir``
+    articles wait for the run-wide joins in files there, not in memory
+    (``transforms/lib/parking.py``); ``run`` gives one on the local runner.
     """
     opts = options.view_as(NewsbeamOptions)
     feeds = list(feeds) if feeds is not None else load_feed_list(opts.feeds)
@@ -70,7 +74,8 @@ def build(p: beam.Pipeline, options: PipelineOptions,
     entries, feed_dead, feed_states = locations | "ReadFeeds" >> ReadFeeds(
         opts.fetch_settings(), fetched_at, states, opts.schedule(), opts.max_in_flight,
         progress_dir)
-    chain = dataclasses.replace(opts.chain_settings(tag), progress_dir=progress_dir)
+    chain = dataclasses.replace(opts.chain_settings(tag), progress_dir=progress_dir,
+                                parking=Parking(parking_dir))
     articles, chain_dead = entries | "Articles" >> ArticleChain(
         chain, runners.profile(options).spread)
     dead = (feed_dead, chain_dead) | "AllDeadLetters" >> beam.Flatten()
@@ -112,14 +117,19 @@ def _ingest(options: PipelineOptions, feeds: list[str]) -> int:
     # one starts: it is neither written again nor lost.
     seen.reconcile(state, sink, fetched_at.timestamp(), ttl, opts.seen_max_ids)
     progress = RunProgress(options, state, tag, len(feeds))
+    parks = runners.profile(options).park and is_local(state.root)
     try:
+        parking = state.start_parking(tag) if parks else None
         pipeline = beam.Pipeline(options=options)
-        build(pipeline, options, feeds, fetched_at, state.feed_states(), progress.directory)
+        build(pipeline, options, feeds, fetched_at, state.feed_states(), progress.directory,
+              parking)
         result = pipeline.run()
         progress.watch(result)
         result.wait_until_finish()
     finally:
         progress.stop()
+        if parks:
+            state.clear_parking()
     # The commit of a batch run: what it left pending becomes the state, and
     # what it wrote joins the seen store.
     states = state.promote(tag)

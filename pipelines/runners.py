@@ -13,6 +13,12 @@ A runner not named here gets the portable choices (``OTHER``).
   by itself, so it gets none.  Prism 2.62 does not implement the trigger Reshuffle
   uses in streaming, and on Flink it made windows lose articles as late
   data, so it is off in streaming; per-window groups are small.
+- ``park``: whole articles wait for the run-wide joins (story identity,
+  site evidence) in files on local disk rather than in the runner's
+  grouping (``transforms/lib/parking.py``).  The local batch runner keeps
+  what a grouping holds in memory, twice; it parks, so its memory does not
+  grow with the batch.  Cluster runners shuffle through disk already, and
+  their workers share no local disk.
 - ``per_id_timers``: how the streaming seen store (``transforms/seen.py``)
   expires ids.  Flink has working per-key event-time timers: one key per
   id, forgotten by a timer.  Prism 2.62 wipes a key's state when a timer is
@@ -48,6 +54,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 class RunnerProfile:
     name: str
     spread: bool = True
+    park: bool = False
     per_id_timers: bool = False
     seen_buckets: int = 64
     trailing_watermark: bool = True
@@ -67,7 +74,7 @@ class RunnerProfile:
 # The FnApiRunner (DirectRunner batch) splits every stage's input over its
 # workers anyway, at every fusion break; a Reshuffle there only holds every
 # article once more in memory (one whole materialisation per Reshuffle).
-LOCAL_BATCH = RunnerProfile("local-batch", spread=False)
+LOCAL_BATCH = RunnerProfile("local-batch", spread=False, park=True)
 PRISM_STREAMING = RunnerProfile("prism-streaming", spread=False)
 FLINK = RunnerProfile("flink", per_id_timers=True, distributed=True, cancel_when_stopped=True,
                       watermark_margin=10.0, stop_grace=None)

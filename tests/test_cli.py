@@ -126,6 +126,8 @@ def test_demo_datasets_read_with_duckdb_and_pyarrow(demo):
     assert set(DEAD_LETTER_SCHEMA.names) <= set(errors.schema.names)
     leftovers = [f for _, _, names in os.walk(lake) for f in names if f.endswith(".tmp")]
     assert leftovers == []
+    # The articles parked for the run's joins (transforms/lib/parking.py) are gone.
+    assert not (lake / "_state" / "parking").exists()
 
 
 def test_rerun_and_two_workers_give_identical_files(seed_sites, real_site, tmp_path):
@@ -133,6 +135,9 @@ def test_rerun_and_two_workers_give_identical_files(seed_sites, real_site, tmp_p
     feeds.write_text("\n".join([seed_sites[("wordpress", "en")].url("/feed/"),
                                 real_site.url("/feeds/fundus-dev.xml")]) + "\n")
     flags = ["--allow-private-networks", "--fetched-at", FETCHED_AT_FLAG]
+    killed = tmp_path / "a" / "_state" / "parking" / "20250101T000000Z"
+    killed.mkdir(parents=True)
+    (killed / "0.park").write_bytes(b"what a killed run parked")
     one = run_cli("--feeds", str(feeds), "--output", str(tmp_path / "a"), *flags)
     two = run_cli("--feeds", str(feeds), "--output", str(tmp_path / "b"), *flags,
                   "--direct_num_workers=2", "--direct_running_mode=multi_threading")
@@ -144,6 +149,7 @@ def test_rerun_and_two_workers_give_identical_files(seed_sites, real_site, tmp_p
     a, b = parquet_files(tmp_path / "a"), parquet_files(tmp_path / "b")
     assert a and a.keys() == b.keys()
     assert all(a[name] == b[name] for name in a)
+    assert not (tmp_path / "a" / "_state" / "parking").exists()
 
 
 @pytest.mark.parametrize("runner", ["DirectRunner", "FnApiRunner", "BundleBasedDirectRunner"])

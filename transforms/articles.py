@@ -24,6 +24,7 @@ from transforms.extract import ExtractLimits
 from transforms.http.settings import FetchSettings
 from transforms.language import DEFAULT_SAMPLE_CHARS
 from transforms.lib.datasets import ARTICLES
+from transforms.lib.parking import Parking
 from transforms.lib.stage import ApplyStage, Stage
 
 
@@ -48,6 +49,10 @@ class ChainSettings:
     # Where a batch run that shows its progress tallies the pages to fetch
     # and those fetched (transforms/lib/progress.py); None: no tallies.
     progress_dir: str | None = None
+    # Where whole articles wait for the run-wide joins (story identity, site
+    # evidence): in the runner's grouping, or parked on local disk
+    # (transforms/lib/parking.py; the batch job parks on the local runner).
+    parking: Parking = Parking()
 
 
 def stages(settings: ChainSettings) -> list[Stage]:
@@ -60,8 +65,9 @@ def stages(settings: ChainSettings) -> list[Stage]:
                         settings.progress_dir),
         fetch.stage(settings.fetch, settings.max_in_flight, settings.progress_dir),
         extract.stage(settings.extract, settings.line_model),
-        stories.stage(story),
-        clean.stage(state_dir=settings.state_dir, run_tag=settings.run_tag),
+        stories.stage(story, settings.parking),
+        clean.stage(state_dir=settings.state_dir, run_tag=settings.run_tag,
+                    parking=settings.parking),
         versions.stage(),
         language.stage(settings.language_sample_chars),
         rows.stage(ARTICLES),

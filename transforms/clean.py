@@ -32,7 +32,8 @@ from transforms.boilerplate.evidence import (
 from transforms.boilerplate.rules import RuleSet, load_default_rules
 from transforms.lib import outcomes
 from transforms.lib.heap import HeapTrimmer
-from transforms.lib.packed import pack, unpack
+from transforms.lib.packed import pack
+from transforms.lib.parking import Parking, Unparker, park
 from transforms.lib.stage import Stage, drive
 from transforms.lib.text import join_paragraphs, word_count
 
@@ -167,15 +168,25 @@ class _CleanBucketFn(beam.DoFn):
     """One bucket of a site's articles and the site's evidence in; each
     article cleaned, or a dead letter, out."""
 
-    def __init__(self, rules: RuleSet | None):
+    def __init__(self, rules: RuleSet | None, parking: Parking = Parking()):
         self._given_rules = rules
+        self._parking = parking
         self._rules: RuleSet | None = None
         self._heap: HeapTrimmer | None = None
+        self._unpark: Unparker | None = None
 
     def setup(self) -> None:
         self._rules = self._given_rules or load_default_rules()
         # Unpacking and cleaning free what grouping held (transforms/lib/heap.py).
         self._heap = HeapTrimmer()
+        self._unpark = Unparker(self._parking)
+
+    def finish_bundle(self) -> None:
+        if self._unpark is not None:
+            self._unpark.close()
+
+    def teardown(self) -> None:
+        self.finish_bundle()
 
     def process(self, element: tuple[tuple[str, int], Iterable[tuple[str, Any]]]
                 ) -> Iterator[Any]:
@@ -185,11 +196,13 @@ class _CleanBucketFn(beam.DoFn):
         if evidence is None:
             outcomes.count(STAGE, "without_site_evidence")
             evidence = Evidence()
-        for kind, packed in items:
+        assert self._heap is not None and self._unpark is not None, "setup() was not called"
+        for kind, token in items:
             if kind == ARTICLE:
-                assert self._heap is not None, "setup() was not called"
                 self._heap.tick()
-                yield from self._clean(unpack(packed), evidence)
+                # A parked record that cannot be read fails the bundle (the
+                # runner retries it, transforms/lib/parking.py).
+                yield from self._clean(self._unpark(token), evidence)
 
     def _clean(self, article: Article, evidence: Evidence) -> Iterator[Any]:
         # One article that breaks the engine becomes a dead letter; the
@@ -234,11 +247,11 @@ def clean_in_process(articles: list[Article], rules: RuleSet | None = None,
 
 
 def stage(rules: RuleSet | None = None, state_dir: str | None = None,
-          run_tag: str | None = None) -> Stage:
+          run_tag: str | None = None, parking: Parking = Parking()) -> Stage:
     """Articles cleaned with the evidence of their site's other articles (per
     window): their headlines and the site's recurring template lines."""
     return Stage("CleanBoilerplate",
-                 transform=lambda: CleanBoilerplate(rules, state_dir, run_tag),
+                 transform=lambda: CleanBoilerplate(rules, state_dir, run_tag, parking),
                  local=lambda articles: clean_in_process(articles, rules, state_dir, run_tag))
 
 
@@ -253,11 +266,12 @@ class CleanBoilerplate(beam.PTransform):
     """
 
     def __init__(self, rules: RuleSet | None = None, state_dir: str | None = None,
-                 run_tag: str | None = None):
+                 run_tag: str | None = None, parking: Parking = Parking()):
         super().__init__()
         self._rules = rules
         self._state_dir = state_dir
         self._run_tag = run_tag
+        self._parking = parking
 
     def expand(self, articles: beam.PCollection[Article]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
@@ -270,12 +284,14 @@ class CleanBoilerplate(beam.PTransform):
                     ).with_output_types(_TAGGED))
         # The join, by hand (as in transforms/stories.py): both sides tagged
         # to one declared type, flattened and grouped by (site, bucket).
-        # Articles wait for their site's evidence packed (transforms/lib/packed.py).
-        keyed = articles | "ByBucket" >> beam.Map(
-            lambda a: ((a.source, bucket_of(a.id)), (ARTICLE, pack(a)))).with_output_types(_TAGGED)
+        # Articles wait for their site's evidence packed or parked
+        # (transforms/lib/parking.py).
+        keyed = (articles
+                 | "ByBucket" >> beam.Map(lambda a: ((a.source, bucket_of(a.id)), a))
+                 | "Wait" >> park(self._parking, ARTICLE).with_output_types(_TAGGED))
         results = ((keyed, evidence)
                    | "Both" >> beam.Flatten()
                    | "Together" >> beam.GroupByKey()
-                   | "Clean" >> beam.ParDo(_CleanBucketFn(self._rules)).with_outputs(
+                   | "Clean" >> beam.ParDo(_CleanBucketFn(self._rules, self._parking)).with_outputs(
                        outcomes.DEAD_LETTERS, main="articles"))
         return results.articles, results[outcomes.DEAD_LETTERS]

@@ -32,7 +32,7 @@ import apache_beam as beam
 
 from schemas import Article, DeadLetter
 from transforms.lib import outcomes
-from transforms.lib.packed import pack, unpack
+from transforms.lib.parking import Parking, Unparker, park
 from transforms.lib.stage import Stage
 from transforms.lib.state_dir import StateDir
 from transforms.lib.stories import Assignment, Fingerprint, Member, StoryIndex, fingerprint
@@ -79,7 +79,7 @@ class _FingerprintFn(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - the article is then a story of its own
             outcomes.count(STAGE, "fingerprint_failed")
             _LOG.warning("no fingerprint for %s, a story of its own: %s", article.id, exc)
-            yield ALL, Fingerprint(article.id, ("", "", article.id), "", ())
+            yield ALL, Fingerprint(article.id, ("", "", article.id), "", b"")
 
 
 class _AssignFn(beam.DoFn):
@@ -163,27 +163,48 @@ def _epoch(iso: str) -> float:
 ARTICLE, STORY = "article", "story"
 
 
-def _joined_articles(element: tuple[str, Iterable[tuple[str, Any]]]) -> list[Article]:
-    return [unpack(value) for kind, value in element[1] if kind == ARTICLE]
-
-
 class _AttachFn(beam.DoFn):
-    @outcomes.guarded(STAGE, _joined_articles)
-    def process(self, element: tuple[str, Iterable[tuple[str, Any]]]) -> Iterator[Article]:
-        _, items = element
-        items = list(items)
+    """An article id's group in: its article (parked, ``transforms/lib/parking.py``)
+    and its assignment; the article with its story out."""
+
+    def __init__(self, parking: Parking):
+        self._parking = parking
+        self._unpark: Unparker | None = None
+
+    def setup(self) -> None:
+        self._unpark = Unparker(self._parking)
+
+    def process(self, element: tuple[str, Iterable[tuple[str, Any]]]) -> Iterator[Any]:
+        assert self._unpark is not None, "setup() was not called"
+        items = list(element[1])
         assignment = next((value for kind, value in items if kind == STORY), None)
-        for kind, packed in items:
-            if kind == ARTICLE:
-                yield attach(unpack(packed), assignment)
+        for kind, token in items:
+            if kind != ARTICLE:
+                continue
+            # A parked record that cannot be read fails the bundle (the
+            # runner retries it); the article itself cannot fail below.
+            article = self._unpark(token)
+            try:
+                yield attach(article, assignment)
+            except Exception as exc:  # noqa: BLE001 - the point: any bug becomes a record
+                outcomes.count(STAGE, outcomes.INTERNAL_ERROR)
+                yield outcomes.internal_error(STAGE, article, exc)
+
+    def finish_bundle(self) -> None:
+        if self._unpark is not None:
+            self._unpark.close()
+
+    def teardown(self) -> None:
+        self.finish_bundle()
 
 
 class IdentifyStories(beam.PTransform):
     """Articles in; the same articles with their story, and dead letters, out."""
 
-    def __init__(self, settings: StorySettings = StorySettings()):
+    def __init__(self, settings: StorySettings = StorySettings(), parking: Parking = Parking()):
         super().__init__()
         self._settings = settings
+        self._parking = parking
 
     def expand(self, articles: beam.PCollection[Article]
                ) -> tuple[beam.PCollection[Article], beam.PCollection[DeadLetter]]:
@@ -199,14 +220,15 @@ class IdentifyStories(beam.PTransform):
         # flattened and grouped by article id (CoGroupByKey's own Flatten
         # mixes coders).
         tagged = typing.Tuple[str, typing.Tuple[str, typing.Any]]
-        # Articles wait for their assignment packed (transforms/lib/packed.py).
-        joined = ((articles | "TagArticles" >> beam.Map(lambda a: (a.id, (ARTICLE, pack(a)))
-                                                         ).with_output_types(tagged),
+        # Articles wait for their assignment packed or parked (transforms/lib/parking.py).
+        joined = ((articles
+                   | "KeyById" >> beam.Map(lambda a: (a.id, a))
+                   | "Wait" >> park(self._parking, ARTICLE).with_output_types(tagged),
                    assignments | "TagStories" >> beam.Map(lambda kv: (kv[0], (STORY, kv[1]))
                                                           ).with_output_types(tagged))
                   | "Both" >> beam.Flatten()
                   | "ById" >> beam.GroupByKey()
-                  | "Attach" >> beam.ParDo(_AttachFn()).with_outputs(
+                  | "Attach" >> beam.ParDo(_AttachFn(self._parking)).with_outputs(
                       outcomes.DEAD_LETTERS, main="articles"))
         return joined.articles, joined[outcomes.DEAD_LETTERS]
 
@@ -227,6 +249,6 @@ def identify_in_process(articles: list[Article], settings: StorySettings = Story
     return [attach(a, by_id.get(a.id)) for a in articles], []
 
 
-def stage(settings: StorySettings = StorySettings()) -> Stage:
-    return Stage("IdentifyStories", transform=lambda: IdentifyStories(settings),
+def stage(settings: StorySettings = StorySettings(), parking: Parking = Parking()) -> Stage:
+    return Stage("IdentifyStories", transform=lambda: IdentifyStories(settings, parking),
                  local=lambda articles: identify_in_process(articles, settings))

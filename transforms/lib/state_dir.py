@@ -14,6 +14,7 @@ only this module knows its layout:
 | ``stories/`` | recent stories: ``members.jsonl``, plus per-window deltas (streaming) |
 | ``pending/`` | a batch run's new states, promoted once the run succeeds |
 | ``progress/`` | a running batch run's progress tallies (``lib/progress.py``); removed after |
+| ``parking/`` | a running batch run's articles waiting in its joins (``lib/parking.py``) |
 | ``STOP`` | the stop marker (streaming) |
 | ``STOPPED`` | the tick source's answer to it: the time of its last tick |
 | ``TICKING`` | the tick source has ticked: the stream's start (a stalled start is resubmitted) |
@@ -74,6 +75,7 @@ STORIES = "stories"
 SEEN_SHARD_CHARS = 2  # 256 shards, by the first hex characters of the id
 PENDING = "pending"
 PROGRESS = "progress"
+PARKING = "parking"
 STOP_MARKER = "STOP"
 STOPPED_MARKER = "STOPPED"
 TICKING_MARKER = "TICKING"
@@ -656,6 +658,23 @@ class StateDir:
 
     def clear_progress(self) -> None:
         folder = self.path(PROGRESS)
+        if FileSystems.exists(folder):
+            FileSystems.delete([folder])
+
+    # Parked records (batch, local runner) -----------------------------------------
+    # Scratch, not state, like the progress tallies: the files where a run's
+    # articles wait for its joins (transforms/lib/parking.py).  The run holds
+    # the lock, so whatever is there when it starts is a killed run's
+    # leftover.
+    def start_parking(self, run_tag: str) -> str:
+        """An empty parking directory for the run ``run_tag``."""
+        self.clear_parking()
+        directory = self.path(PARKING, run_tag)
+        FileSystems.mkdirs(directory)
+        return directory
+
+    def clear_parking(self) -> None:
+        folder = self.path(PARKING)
         if FileSystems.exists(folder):
             FileSystems.delete([folder])
 
