@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import os
 import random
 import tracemalloc
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ from hypothesis import strategies as st
 
 from schemas import Article, DeadLetter, RemovedLine
 from transforms.lib.datasets import ARTICLES, ERRORS
-from transforms.sinks.parquet import SortedFileWriter, write_atomically, write_run
+from transforms.sinks import parquet
+from transforms.sinks.parquet import FAN_IN, SortedFileWriter, write_atomically, write_run
 
 
 def article(i: int, text_bytes: int = 200) -> Article:
@@ -35,8 +37,9 @@ def article(i: int, text_bytes: int = 200) -> Article:
         feed_urls=("https://x.example/rss",))
 
 
-def file_bytes(records, rows_in_memory: int, row_group_rows: int, dataset=ARTICLES) -> bytes:
-    writer = SortedFileWriter(dataset, rows_in_memory, row_group_rows)
+def file_bytes(records, rows_in_memory: int, row_group_rows: int, dataset=ARTICLES,
+               fan_in: int = FAN_IN) -> bytes:
+    writer = SortedFileWriter(dataset, rows_in_memory, row_group_rows, fan_in)
     try:
         for record in records:
             writer.add(record)
@@ -54,6 +57,7 @@ def test_spilled_and_in_memory_files_are_byte_identical_in_any_order(seed):
     reference = file_bytes(sorted(records, key=lambda a: a.id), 1000, 10)
     assert file_bytes(records, 1000, 10) == reference          # sorted in memory
     assert file_bytes(records, 4, 10) == reference             # 12 spilled runs, merged
+    assert file_bytes(records, 4, 10, fan_in=3) == reference   # merged 3 at a time, 3 passes
     table = pq.read_table(io.BytesIO(reference))
     assert table.column("id").to_pylist() == sorted(a.id for a in records)
     assert pq.ParquetFile(io.BytesIO(reference)).metadata.num_row_groups == 5
@@ -103,7 +107,8 @@ def test_any_split_into_runs_merges_to_the_bytes_of_one_sort(tmp_path_factory, d
     cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=6)))
     parts = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
     directory = tmp_path_factory.mktemp("runs")
-    writer = SortedFileWriter(ARTICLES, rows_in_memory=7, row_group_rows=10)
+    writer = SortedFileWriter(ARTICLES, rows_in_memory=7, row_group_rows=10,
+                              fan_in=data.draw(st.integers(2, FAN_IN)))
     try:
         for n, part in enumerate(data.draw(st.permutations(parts))):
             path = str(directory / f"{n}.parquet")
@@ -114,3 +119,41 @@ def test_any_split_into_runs_merges_to_the_bytes_of_one_sort(tmp_path_factory, d
     finally:
         writer.close()
     assert handle.getvalue() == file_bytes(sorted(records, key=lambda a: a.id), 1000, 10)
+
+
+def test_a_merge_reads_at_most_fan_in_runs_at_once(tmp_path, monkeypatch):
+    """60 runs of one file, merged 4 at a time: never more than 4 run readers
+    are open (each costs about a megabyte), the file is the one-sort file,
+    the intermediate runs are gone, and the given runs are left for the
+    caller to delete once the file is committed."""
+    records = [article(i) for i in range(180)]
+    open_now, most = [0], [0]
+    real = parquet._read_run
+
+    def counted(path, batch_rows):
+        open_now[0] += 1
+        most[0] = max(most[0], open_now[0])
+        try:
+            yield from real(path, batch_rows)
+        finally:
+            open_now[0] -= 1
+    monkeypatch.setattr(parquet, "_read_run", counted)
+    writer = SortedFileWriter(ARTICLES, rows_in_memory=1000, row_group_rows=50, fan_in=4)
+    runs = []
+    for n in range(60):
+        path = str(tmp_path / f"{n:02d}.parquet")
+        write_run(ARTICLES, [ARTICLES.row(r) for r in records[n::60]], path)
+        writer.add_run(path, 3)
+        runs.append(path)
+    try:
+        handle = io.BytesIO()
+        writer.write_to(handle)
+        # 60 runs, then 15, then 4, then 1: only the last pass's run is left.
+        assert len(os.listdir(writer._spill_dir)) == 1
+        spill_dir = writer._spill_dir
+    finally:
+        writer.close()
+    assert not os.path.exists(spill_dir)
+    assert most[0] == 4
+    assert handle.getvalue() == file_bytes(sorted(records, key=lambda a: a.id), 1000, 50)
+    assert all(os.path.exists(path) for path in runs)

@@ -25,10 +25,16 @@ the rows never meet under one key: an external sort does.
 3. ``WriteFile`` merges a file's runs (a heap merge, reading each a few
    rows at a time), writes the file in row groups of ``ROW_GROUP_ROWS`` as
    rows come out of the merge, as Beam's own ``parquetio`` writes row
-   groups as records arrive, and deletes the runs.
+   groups as records arrive, and deletes the runs.  A reader of a run
+   costs about a megabyte whatever it reads (column readers and decoded
+   pages), so at most ``FAN_IN`` runs are read at once: when a file has
+   more, consecutive groups of them are first merged into longer runs in a
+   local temporary directory, pass after pass (a classic external merge
+   sort); a stable merge of consecutive groups orders ties exactly as one
+   merge of all runs would.
 
-Memory stays at about one buffer of rows plus one row group, whatever the
-size of a file.  Row-group boundaries depend only on the sorted rows, never
+Memory stays at about one buffer of rows, ``FAN_IN`` run readers and one
+row group, whatever the size of a file.  Row-group boundaries depend only on the sorted rows, never
 on how they were split into runs, so files stay byte-identical; a file of
 one row group is byte for byte what ``pyarrow.parquet.write_table`` writes.
 Runs a failed bundle left behind are swept by the next start (``prepare``)
@@ -40,6 +46,7 @@ import contextlib
 import dataclasses
 import hashlib
 import heapq
+import itertools
 import logging
 import os
 import shutil
@@ -73,6 +80,10 @@ DIGEST_CHARS = 12
 RUNS_DIR = "_runs"
 STALE_RUN_SECONDS = 24 * 3600.0
 RUN_READ_BUFFER = 64 * 1024
+# Runs read at once by a merge (more are merged in passes), and the rows of
+# a run's row groups: a reader decodes one row group's pages at a time.
+FAN_IN = 16
+RUN_GROUP_ROWS = 100
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -101,11 +112,12 @@ class SortedFileWriter:
     order out, in bounded memory (see the module docstring)."""
 
     def __init__(self, dataset: Dataset, rows_in_memory: int = ROWS_IN_MEMORY,
-                 row_group_rows: int = ROW_GROUP_ROWS):
+                 row_group_rows: int = ROW_GROUP_ROWS, fan_in: int = FAN_IN):
         self._dataset = dataset
         self._schema = dataset.file_schema
         self._limit = max(1, rows_in_memory)
         self._group = max(1, row_group_rows)
+        self._fan_in = max(2, fan_in)
         self._buffer: list[dict[str, Any]] = []
         self._spills: list[str] = []
         self._spill_dir: str | None = None
@@ -138,11 +150,33 @@ class SortedFileWriter:
         if not paths:
             yield from self._buffer
             return
+        # One reader for the in-memory buffer's rows, the rest for runs.
+        while len(paths) > self._fan_in - 1:
+            paths = [self._merge_into_run(paths[i:i + self._fan_in])
+                     for i in range(0, len(paths), self._fan_in)]
+        yield from heapq.merge(*self._readers(paths), iter(self._buffer),
+                               key=self._dataset.sort_key)
+
+    def _readers(self, paths: list[str]) -> list[Iterator[dict[str, Any]]]:
         # Each run is read a few rows at a time, so all runs together hold
         # about as many rows as the in-memory buffer did.
         batch = max(8, self._limit // len(paths))
-        runs = [_read_run(path, batch) for path in paths]
-        yield from heapq.merge(*runs, iter(self._buffer), key=self._dataset.sort_key)
+        return [_read_run(path, batch) for path in paths]
+
+    def _merge_into_run(self, paths: list[str]) -> str:
+        """One pass of the external merge: ``paths`` (consecutive runs)
+        merged into one local run, written a batch at a time."""
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="newsbeam-sort-")
+        path = os.path.join(self._spill_dir, f"merged-{uuid.uuid4().hex}.parquet")
+        merged = heapq.merge(*self._readers(paths), key=self._dataset.sort_key)
+        with pq.ParquetWriter(path, self._schema, compression="none") as writer:
+            while rows := list(itertools.islice(merged, RUN_GROUP_ROWS)):
+                writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self._schema))
+        for done in paths:  # an intermediate run is read once
+            if done.startswith(self._spill_dir):
+                os.remove(done)
+        return path
 
     def write_to(self, handle: BinaryIO) -> None:
         """Write the file: row groups of ``row_group_rows`` sorted rows.
@@ -213,7 +247,7 @@ def write_run(dataset: Dataset, rows: list[dict[str, Any]], path: str) -> None:
     rows.sort(key=dataset.sort_key)
     table = pa.Table.from_pylist(rows, schema=dataset.file_schema)
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        pq.write_table(table, handle, compression="none")
+        pq.write_table(table, handle, compression="none", row_group_size=RUN_GROUP_ROWS)
 
 
 class _SpillRunsFn(beam.DoFn):
