@@ -161,3 +161,47 @@ def test_a_bundle_that_failed_midway_does_not_leak_into_the_next():
         assert free_slots(fn) == 2
     finally:
         fn.teardown()
+
+
+class Groups(Echo):
+    """Elements are (name, n) groups of n items, drawn lazily; records how
+    many items were submitted and not yet emitted at most, and which
+    groups had items submitted while the first group was still drawn."""
+
+    def __init__(self, max_in_flight: int, max_pending: int):
+        super().__init__(max_in_flight, loop_jitter=0.0002)
+        self.max_pending = max_pending
+        self.drawn = 0
+        self.peak_pending = 0
+        self.started: dict[str, int] = {}  # group: items drawn when it started
+
+    def work(self, element):
+        name, n = element
+        for i in range(n):
+            self.drawn += 1
+            self.peak_pending = max(self.peak_pending, self.drawn - len(self.observed))
+            if i == 0:
+                self.started[name] = self.drawn
+            yield (name, i)
+
+    async def handle(self, item, timestamp, slot):
+        if self.loop_jitter:
+            await asyncio.sleep(random.random() * self.loop_jitter)
+        return [item]
+
+
+@pytest.mark.parametrize("pending", [1, 7, 64])
+def test_a_huge_group_is_submitted_a_bounded_number_at_a_time(pending):
+    """A host's group of 3,000 entries and two small ones in one bundle: at
+    most ``max_pending`` items are ever submitted and not emitted (not the
+    whole group), every item comes out once, and the small groups start
+    long before the huge one is drawn (round-robin, so no host waits for
+    another's whole group)."""
+    fn = Groups(max_in_flight=4, max_pending=pending)
+    outputs, free = run(fn, [("huge", 3000), ("a", 5), ("b", 5)])
+    assert sorted(outputs) == sorted([("huge", i) for i in range(3000)]
+                                     + [(g, i) for g in "ab" for i in range(5)])
+    assert free == 4
+    assert fn.peak_pending <= max(4, pending) + 1  # +1: the item being drawn
+    assert list(fn.started) == ["huge", "a", "b"]
+    assert fn.started["b"] <= 2 * max(4, pending) + 2

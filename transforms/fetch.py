@@ -65,7 +65,9 @@ class FetchPageFn(AsyncIODoFn):
     def work(self, element: tuple[HostKey, Iterable[FeedEntry]]
              ) -> Iterable[tuple[int, FeedEntry]]:
         (_, shard), entries = element
-        return [(shard, entry) for entry in entries]
+        # Drawn lazily: a host's group may be thousands of entries
+        # (transforms/lib/async_dofn.py submits a bounded number at a time).
+        return ((shard, entry) for entry in entries)
 
     async def handle(self, item: tuple[int, FeedEntry], timestamp: Any,
                      slot: Slot) -> list[Any]:

@@ -20,11 +20,19 @@ results exist per DoFn instance, however many items a bundle holds and
 however much faster the network is than the stages after it: memory does
 not grow with the batch.  An item waiting on a slow host holds no slot, so
 it cannot starve the other hosts.
+
+Items are not all submitted at once either: a submitted item costs a
+coroutine, a task and a future (a few kilobytes), and one element can be a
+whole host's group of thousands.  Each element's items are drawn lazily,
+and at most ``max_pending`` are submitted at a time, drawn round-robin
+from every element the bundle has seen so far, so that every host keeps
+items waiting at its gate while a large group is still being drawn.
 That works the same in batch and streaming, on every runner.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import queue
@@ -58,6 +66,15 @@ class Slot:
             self._slots.release()
 
 
+@dataclasses.dataclass(eq=False)
+class _Feeder:
+    """An element's work items not submitted yet, and where they belong."""
+
+    items: Iterator[Any]
+    window: Any
+    timestamp: Any
+
+
 @dataclasses.dataclass(eq=False)  # identity: one entry per submitted item
 class _InFlight:
     future: concurrent.futures.Future
@@ -77,6 +94,7 @@ class _Bundle:
     def __init__(self) -> None:
         self.finished: queue.SimpleQueue[_InFlight] = queue.SimpleQueue()
         self.in_flight: set[_InFlight] = set()
+        self.feeders: collections.deque[_Feeder] = collections.deque()
 
     def add(self, entry: _InFlight) -> None:
         self.in_flight.add(entry)
@@ -96,6 +114,7 @@ class _Bundle:
         for entry in self.in_flight:
             entry.future.cancel()
         self.in_flight.clear()
+        self.feeders.clear()
 
 
 class AsyncIODoFn(beam.DoFn):
@@ -111,8 +130,13 @@ class AsyncIODoFn(beam.DoFn):
 
     stage = "async"  # the dead-letter stage of items that crash; subclasses name theirs
 
-    def __init__(self, max_in_flight: int = 32, progress_dir: str | None = None):
+    def __init__(self, max_in_flight: int = 32, progress_dir: str | None = None,
+                 max_pending: int | None = None):
         self.max_in_flight = max(1, max_in_flight)
+        # Items submitted at once (waiting at a gate, in flight, or done and
+        # not yet emitted): enough to keep every slot busy.
+        self.max_pending = max(self.max_in_flight,
+                               max_pending or max(64, 4 * self.max_in_flight))
         self.progress_dir = progress_dir
         self.tally = ProgressTally(None)
         self._loop: LoopThread | None = None
@@ -183,16 +207,29 @@ class AsyncIODoFn(beam.DoFn):
     def process(self, element, window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
         assert self._loop is not None and self._bundle is not None, "setup() was not called"
-        for item in self.work(element):
-            future = self._loop.submit(self._slotted(item, timestamp))
-            self._bundle.add(_InFlight(future, item, window, timestamp))
+        self._bundle.feeders.append(_Feeder(iter(self.work(element)), window, timestamp))
+        self._submit()
         yield from self._collect(block=False)
 
     def finish_bundle(self) -> Iterator[Any]:
         assert self._bundle is not None
-        while self._bundle.in_flight:
+        while self._bundle.in_flight or self._bundle.feeders:
+            self._submit()
             yield from self._collect(block=True)
         self.tally.flush()
+
+    def _submit(self) -> None:
+        """Submit items until ``max_pending`` are, one from each element in turn."""
+        bundle = self._bundle
+        assert self._loop is not None and bundle is not None
+        while bundle.feeders and len(bundle.in_flight) < self.max_pending:
+            feeder = bundle.feeders.popleft()
+            item = next(feeder.items, _NO_ITEM)
+            if item is _NO_ITEM:
+                continue
+            future = self._loop.submit(self._slotted(item, feeder.timestamp))
+            bundle.add(_InFlight(future, item, feeder.window, feeder.timestamp))
+            bundle.feeders.append(feeder)
 
     async def _slotted(self, item: Any, timestamp: Any) -> list[Any]:
         assert self._slots is not None
@@ -226,6 +263,9 @@ class AsyncIODoFn(beam.DoFn):
             for out in outputs:
                 yield _in_window(out, entry)
             entry = self._bundle.next_finished(block=False)
+
+
+_NO_ITEM = object()
 
 
 def _in_window(output: Any, entry: _InFlight) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pickle
 import zlib
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 LEVEL = 1  # fastest: the point is memory, not the last byte
 
@@ -24,3 +24,18 @@ def pack(record: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     return pickle.loads(zlib.decompress(data))
+
+
+class Unpacked:
+    """A grouping's packed values, unpacked one at a time as they are read
+    (re-iterable, with a length): a group of thousands is never decoded
+    all at once."""
+
+    def __init__(self, packed: Iterable[bytes]):
+        self._packed = packed if isinstance(packed, (list, tuple)) else list(packed)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (unpack(data) for data in self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)

@@ -24,7 +24,7 @@ from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.lib import outcomes
-from transforms.lib.packed import pack, unpack
+from transforms.lib.packed import Unpacked, pack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +70,7 @@ class ApplyStage(beam.PTransform):
             elements = (elements
                         | "Key" >> beam.Map(lambda element: (key(element), pack(element)))
                         | "Group" >> beam.GroupByKey()
-                        | "Unpack" >> beam.MapTuple(
-                            lambda k, packed: (k, [unpack(p) for p in packed])))
+                        | "Unpack" >> beam.MapTuple(lambda k, packed: (k, Unpacked(packed))))
         results = elements | "Run" >> beam.ParDo(stage.fn).with_outputs(
             outcomes.DEAD_LETTERS, main="main")
         return results.main, results[outcomes.DEAD_LETTERS]
