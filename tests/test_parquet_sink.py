@@ -157,3 +157,28 @@ def test_a_merge_reads_at_most_fan_in_runs_at_once(tmp_path, monkeypatch):
     assert most[0] == 4
     assert handle.getvalue() == file_bytes(sorted(records, key=lambda a: a.id), 1000, 50)
     assert all(os.path.exists(path) for path in runs)
+
+
+def test_long_texts_end_a_row_group_by_bytes_in_any_order():
+    """1,200 rows of 5 KB texts (about 6 MB as Arrow): row groups end once
+    their batches hold 4 MB, at a batch's end (500 rows), not at 5,000 rows;
+    the bytes still do not depend on arrival order or spilling."""
+    records = [article(i, 5_000) for i in range(1200)]
+    shuffled = random.Random(3).sample(records, len(records))
+
+    def write(rows, rows_in_memory):
+        writer = SortedFileWriter(ARTICLES, rows_in_memory, 5000,
+                                  row_group_bytes=4 * 1024 * 1024)
+        try:
+            for record in rows:
+                writer.add(record)
+            handle = io.BytesIO()
+            writer.write_to(handle)
+            return handle.getvalue()
+        finally:
+            writer.close()
+    data = write(sorted(records, key=lambda a: a.id), 5000)
+    assert write(shuffled, 300) == data
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [1000, 200]
