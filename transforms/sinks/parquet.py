@@ -25,13 +25,13 @@ the rows never meet under one key: an external sort does.
 3. ``WriteFile`` merges a file's runs (a heap merge, reading each a few
    rows at a time), writes the file in row groups of ``ROW_GROUP_ROWS`` (or
    ``ROW_GROUP_BYTES``, for long texts) as rows come out of the merge, as
-   Beam's own ``parquetio`` writes row groups as records arrive, and deletes the runs.  A reader of a run
-   costs about a megabyte whatever it reads (column readers and decoded
-   pages), so at most ``FAN_IN`` runs are read at once: when a file has
-   more, consecutive groups of them are first merged into longer runs in a
-   local temporary directory, pass after pass (a classic external merge
-   sort); a stable merge of consecutive groups orders ties exactly as one
-   merge of all runs would.
+   Beam's own ``parquetio`` writes row groups as records arrive, and
+   deletes the runs.  A reader of a run costs about a megabyte whatever it
+   reads (column readers and decoded pages), so at most ``FAN_IN`` runs are
+   read at once: when a file has more, consecutive groups of them are first
+   merged into longer runs in a local temporary directory, pass after pass
+   (a classic external merge sort); a stable merge of consecutive groups
+   orders ties exactly as one merge of all runs would.
 
 Memory stays at about one buffer of rows, ``FAN_IN`` run readers and one
 row group, whatever the size of a file.  Row-group boundaries depend only on the sorted rows, never
