@@ -168,7 +168,7 @@ def start(command: str, description: str, argv: Sequence[str] | None,
         print(help_text(f"newsbeam {command}", description))
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    heap.limit_arenas()  # before any worker process or thread starts
+    heap.tune_malloc()  # before any worker process or thread starts
     try:
         check_abbreviations(args)
         return prepare(args)

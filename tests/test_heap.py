@@ -13,13 +13,37 @@ def rss_mib() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def test_limit_arenas_sets_the_environment_for_workers_and_keeps_a_users_value(monkeypatch):
+def test_tune_malloc_sets_the_environment_for_workers_and_keeps_a_users_value(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    heap.limit_arenas()
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    heap.tune_malloc()
     assert os.environ["MALLOC_ARENA_MAX"] == str(heap.ARENAS)
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == str(heap.MMAP_THRESHOLD)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    heap.limit_arenas()
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", str(heap.MMAP_THRESHOLD))
+    heap.tune_malloc()
     assert os.environ["MALLOC_ARENA_MAX"] == "4"
+
+
+def test_big_blocks_go_back_to_the_system_when_freed(monkeypatch):
+    """After a big block is freed, glibc's own threshold would put the next
+    ones on the heap, where survivors between them pin the pages; with the
+    threshold fixed each is a mapping of its own, gone when freed, without
+    any trim."""
+    if heap.HeapTrimmer()._libc is None:
+        pytest.skip("not glibc")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    heap.tune_malloc()
+    warm = b"x" * (16 << 20)  # freed: would raise glibc's threshold to 16 MiB
+    del warm
+    big, survivors = [], []
+    for i in range(120):
+        big.append(b"x" * (1 << 20))
+        survivors.append(b"y" * 3000 + i.to_bytes(4, "big"))
+    held = rss_mib()
+    del big
+    assert rss_mib() < held - 90
+    assert len(survivors) == 120
 
 
 def test_the_trimmer_trims_on_every_nth_tick():
