@@ -38,8 +38,8 @@ def article(i: int, text_bytes: int = 200) -> Article:
 
 
 def file_bytes(records, rows_in_memory: int, row_group_rows: int, dataset=ARTICLES,
-               fan_in: int = FAN_IN) -> bytes:
-    writer = SortedFileWriter(dataset, rows_in_memory, row_group_rows, fan_in)
+               **options) -> bytes:
+    writer = SortedFileWriter(dataset, rows_in_memory, row_group_rows, **options)
     try:
         for record in records:
             writer.add(record)
@@ -166,19 +166,9 @@ def test_long_texts_end_a_row_group_by_bytes_in_any_order():
     records = [article(i, 5_000) for i in range(1200)]
     shuffled = random.Random(3).sample(records, len(records))
 
-    def write(rows, rows_in_memory):
-        writer = SortedFileWriter(ARTICLES, rows_in_memory, 5000,
-                                  row_group_bytes=4 * 1024 * 1024)
-        try:
-            for record in rows:
-                writer.add(record)
-            handle = io.BytesIO()
-            writer.write_to(handle)
-            return handle.getvalue()
-        finally:
-            writer.close()
-    data = write(sorted(records, key=lambda a: a.id), 5000)
-    assert write(shuffled, 300) == data
+    data = file_bytes(sorted(records, key=lambda a: a.id), 5000, 5000,
+                      row_group_bytes=4 * 1024 * 1024)
+    assert file_bytes(shuffled, 300, 5000, row_group_bytes=4 * 1024 * 1024) == data
     meta = pq.ParquetFile(io.BytesIO(data)).metadata
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sizes == [1000, 200]
