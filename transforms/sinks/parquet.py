@@ -36,8 +36,8 @@ the rows never meet under one key: an external sort does.
 Memory stays at about one buffer of rows, ``FAN_IN`` run readers and one
 row group, whatever the size of a file.  Row-group boundaries depend only
 on the sorted rows, never on how they were split into runs, so files stay
-byte-identical; a file of
-one row group is byte for byte what ``pyarrow.parquet.write_table`` writes.
+byte-identical; a file of one row group is byte for byte what
+``pyarrow.parquet.write_table`` writes.
 Runs a failed bundle left behind are swept by the next start (``prepare``)
 once they are a day old.
 """
