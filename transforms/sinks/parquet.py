@@ -88,6 +88,7 @@ RUN_READ_BUFFER = 64 * 1024
 # a run's row groups: a reader decodes one row group's pages at a time.
 FAN_IN = 16
 RUN_GROUP_ROWS = 100
+MERGE_READ_ROWS = 256  # rows decoded at once across the runs of a merge
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -164,9 +165,9 @@ class SortedFileWriter:
                                key=self._dataset.sort_key)
 
     def _readers(self, paths: list[str]) -> list[Iterator[dict[str, Any]]]:
-        # Each run is read a few rows at a time, so all runs together hold
-        # about as many rows as the in-memory buffer did.
-        batch = max(8, self._limit // len(paths))
+        # Each run is read a few rows at a time: all runs together hold about
+        # MERGE_READ_ROWS decoded rows (row dicts take about 19 KB an article).
+        batch = max(8, min(self._limit, MERGE_READ_ROWS) // len(paths))
         return [_read_run(path, batch) for path in paths]
 
     def _merge_into_run(self, paths: list[str]) -> str:
