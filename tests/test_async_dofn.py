@@ -205,3 +205,18 @@ def test_a_huge_group_is_submitted_a_bounded_number_at_a_time(pending):
     assert fn.peak_pending <= max(4, pending) + 1  # +1: the item being drawn
     assert list(fn.started) == ["huge", "a", "b"]
     assert fn.started["b"] <= 2 * max(4, pending) + 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(0, 300), min_size=1, max_size=6),
+       slots=st.integers(1, 8), pending=st.integers(1, 40))
+def test_property_any_groups_come_out_once_within_the_pending_bound(sizes, slots, pending):
+    """Any number of groups of any sizes, any slots and pending bound: every
+    item is emitted exactly once, every slot comes back, and no more than
+    the bound is ever submitted and not yet emitted."""
+    fn = Groups(max_in_flight=slots, max_pending=pending)
+    groups = [(f"g{n}", size) for n, size in enumerate(sizes)]
+    outputs, free = run(fn, groups)
+    assert sorted(outputs) == sorted((name, i) for name, size in groups for i in range(size))
+    assert free == slots
+    assert fn.peak_pending <= max(slots, pending) + 1

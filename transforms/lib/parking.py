@@ -48,9 +48,7 @@ class Parking:
 
 def _local(directory: str | None) -> str | None:
     """A ``file://`` URL as the plain path ``open`` takes."""
-    if directory is not None and directory.startswith("file://"):
-        return directory[len("file://"):]
-    return directory
+    return None if directory is None else directory.removeprefix("file://")
 
 
 class Parked(NamedTuple):
